@@ -23,8 +23,11 @@ export interface Zone {
   readonly kind: 'folder' | 's3' | 'azure';
   /** Writes an object; it becomes visible under `key` only once complete. */
   put(key: string, body: Readable | Buffer, options?: { signal?: AbortSignal }): Promise<void>;
-  /** Reads an object; rejects with `not_found` if absent. */
-  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /**
+   * Reads an object from byte `offset` (default 0) to its end; rejects with `not_found` if
+   * absent. Every zone holds the same bytes, so a reader can resume in another zone.
+   */
+  get(key: string, options?: { signal?: AbortSignal; offset?: number }): Promise<Readable>;
   stat(key: string): Promise<ZoneObjectInfo | null>;
   /** Every object whose key starts with `prefix`, in key order. */
   list(prefix: string): AsyncIterable<ZoneObjectInfo>;
