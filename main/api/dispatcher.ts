@@ -51,7 +51,8 @@ function checkCaller(caller: Caller, trustedOrigins: readonly string[]): void {
   let origin: string;
   try {
     const url = new URL(caller.frameUrl);
-    origin = url.protocol === 'file:' ? 'file://' : url.origin;
+    // WHATWG URL gives custom schemes (app://tidemark) the opaque origin "null": build it.
+    origin = url.protocol === 'file:' ? 'file://' : url.origin !== 'null' ? url.origin : url.host ? `${url.protocol}//${url.host}` : 'null';
   } catch {
     throw new TidemarkError('forbidden_sender', 'Calls are accepted only from the Tidemark window.');
   }

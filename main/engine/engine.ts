@@ -15,6 +15,8 @@ export interface EnginePorts {
   shell: 'desktop' | 'web';
   version: string;
   jobStore?: JobStore;
+  /** enables development-only API methods (`dev.*`); never on in a packaged app */
+  devMethods?: boolean;
 }
 
 /** The engine's services, wired once and shared by every transport. */
@@ -26,6 +28,7 @@ export interface Engine {
   readonly secrets: SecretStore;
   readonly logger: Logger;
   readonly jobs: JobManager;
+  readonly devMethods: boolean;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export async function createEngine(ports: EnginePorts): Promise<Engine> {
     secrets: ports.secrets,
     logger: ports.logger,
     jobs,
+    devMethods: ports.devMethods ?? false,
     async close() {
       await jobs.close();
     },

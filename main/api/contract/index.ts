@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { appMethods, jobEvents, jobMethods, secretMethods, settingsMethods } from './core.js';
+import { devMethods } from './dev.js';
 import type { Envelope } from './envelope.js';
 
 export * from './envelope.js';
@@ -14,6 +15,7 @@ export const methods = {
   ...jobMethods,
   ...settingsMethods,
   ...secretMethods,
+  ...devMethods,
 };
 
 /** Every event the engine pushes to the UI, `noun.event`, with its payload. */
