@@ -16,5 +16,5 @@ await Promise.all([
   build({ ...common, entryPoints: { cli: 'main/cli/index.ts' }, outdir: 'out/cli', outExtension: { '.js': '.cjs' } }),
   build({ ...common, entryPoints: { main: 'main/desktop/main.ts' }, outdir: 'out/desktop', outExtension: { '.js': '.cjs' }, external: ['electron'] }),
   // The sandboxed preload may require only 'electron': bundle everything else into it.
-  build({ ...common, packages: undefined, entryPoints: { preload: 'preload/index.ts' }, outdir: 'out/preload', outExtension: { '.js': '.cjs' }, external: ['electron'] }),
+  build({ ...common, packages: undefined, minify: true, entryPoints: { preload: 'preload/index.ts' }, outdir: 'out/preload', outExtension: { '.js': '.cjs' }, external: ['electron'] }),
 ]);

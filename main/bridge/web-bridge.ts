@@ -75,7 +75,8 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
   const server = createServer();
   const port = await listen(server, options.port ?? 0);
   const origins = ownOrigins(port);
-  const csp = contentSecurityPolicy(origins.map((o) => o.replace(/^http:/, 'ws:')));
+  // 'self' lets a page whose token went stale ask its own URL why the socket was refused.
+  const csp = contentSecurityPolicy(["'self'", ...origins.map((o) => o.replace(/^http:/, 'ws:'))]);
   const clients = new Set<WebSocket>();
   const wss = new WebSocketServer({
     noServer: true,

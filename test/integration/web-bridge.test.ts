@@ -209,7 +209,7 @@ describe('web bridge', () => {
     expect(page.body).toContain('<title>Tidemark</title>');
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).toContain(
-      `connect-src ws://127.0.0.1:${bridge.port} ws://localhost:${bridge.port}`,
+      `connect-src 'self' ws://127.0.0.1:${bridge.port} ws://localhost:${bridge.port}`,
     );
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     expect(page.headers['referrer-policy']).toBe('no-referrer');
