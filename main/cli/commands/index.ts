@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import * as agent from './agent.js';
+import * as cluster from './cluster.js';
+import * as repo from './repo.js';
+import * as restorePoint from './restore-point.js';
+import * as sandbox from './sandbox.js';
 import * as web from './web.js';
 
 /** A CLI command: one file under commands/, registering itself on the program. */
@@ -7,4 +12,4 @@ export interface CommandModule {
 }
 
 /** Every command, in the order `tidemark --help` lists them. */
-export const commandModules: readonly CommandModule[] = [web];
+export const commandModules: readonly CommandModule[] = [web, agent, repo, cluster, restorePoint, sandbox];
