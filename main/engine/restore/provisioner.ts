@@ -17,6 +17,12 @@ export interface Provisioner {
   check(request: ProvisionRequest): Promise<ProvisionProblem[]>;
   /** Creates a node's folders; the node's server is not started. */
   createNode(spec: NodeSpec): Promise<ProvisionedNode>;
+  /**
+   * The OS users that connect to a node's unix socket: the one Tidemark's connections arrive as
+   * and the server's own (its restore_command and local tools). Restored nodes accept only these,
+   * mapped to the bootstrap superuser with peer authentication. Without it: the current OS user.
+   */
+  socketOsUsers?(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -53,6 +59,8 @@ export interface ProvisionedNode {
   readonly dataDir: string;
   /** where prefetched WAL is put for `restore_command` */
   readonly walSpoolDir: string;
+  /** the folder of the server's unix socket on the target (`unix_socket_directories`) */
+  readonly socketDir: string;
   /** Extracts a plain (decompressed) tar stream into the data directory or a tablespace folder. */
   extractTar(into: { kind: 'data' } | { kind: 'tablespace'; oid: number }, tar: Readable): Promise<void>;
   /** Writes a file under the data directory (relative path), atomically, owned by the server's user. */
@@ -63,6 +71,8 @@ export interface ProvisionedNode {
   putSpoolFile(name: string, content: Readable | Buffer): Promise<void>;
   /** Names of files waiting in the spool (the restore_command moves them out as it uses them). */
   listSpool(): Promise<string[]>;
+  /** Removes the spool and whatever replay did not use (after promotion). Without it the spool stays. */
+  clearSpool?(): Promise<void>;
   /** The shell command PostgreSQL runs to fetch WAL: waits for a file the plan will provide. */
   restoreCommand(): string;
   start(): Promise<void>;
