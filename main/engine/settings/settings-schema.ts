@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { clusterConfigSchema } from '../cluster/cluster-config.js';
+import { repositoryConfigSchema } from '../repository/repository-config.js';
 
 /**
  * The persisted settings. Every field has a default so an old or empty file still parses;
@@ -25,6 +27,8 @@ export const settingsSchema = z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
     })
     .prefault({}),
+  repositories: z.array(repositoryConfigSchema).default([]),
+  clusters: z.array(clusterConfigSchema).default([]),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
