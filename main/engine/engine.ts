@@ -1,7 +1,11 @@
 import { join } from 'node:path';
+import { BackupService } from './backup/backup-service.js';
+import { ClusterManager } from './cluster/cluster-manager.js';
 import { FileJobStore, type JobStore } from './jobs/job-store.js';
 import { JobManager } from './jobs/job-manager.js';
 import type { Logger } from './log/logger.js';
+import { RepositoryManager } from './repository/repository-manager.js';
+import { RestoreService } from './restore/restore-service.js';
 import type { AppPaths } from './paths.js';
 import type { SecretStore } from './secrets/secret-store.js';
 import type { SettingsStore } from './settings/settings-store.js';
@@ -28,6 +32,11 @@ export interface Engine {
   readonly secrets: SecretStore;
   readonly logger: Logger;
   readonly jobs: JobManager;
+  readonly repositories: RepositoryManager;
+  readonly clusters: ClusterManager;
+  /** base backups and the WAL streams of every node */
+  readonly backups: BackupService;
+  readonly restores: RestoreService;
   readonly devMethods: boolean;
   close(): Promise<void>;
 }
@@ -35,6 +44,11 @@ export interface Engine {
 export async function createEngine(ports: EnginePorts): Promise<Engine> {
   const jobs = new JobManager({ store: ports.jobStore ?? new FileJobStore(join(ports.paths.data, 'jobs.json')) });
   await jobs.init();
+  const repositories = new RepositoryManager({ settings: ports.settings, secrets: ports.secrets, dataDir: ports.paths.data, logger: ports.logger });
+  const clusters = new ClusterManager({ settings: ports.settings, secrets: ports.secrets, logger: ports.logger, repositories });
+  const backups = new BackupService({ settings: ports.settings, secrets: ports.secrets, repositories, jobs, logger: ports.logger, restorability: clusters.restorePoints });
+  backups.followClusters(clusters);
+  const restores = new RestoreService({ jobs, repositories, clusters, secrets: ports.secrets, dataDir: ports.paths.data, logger: ports.logger });
   return {
     version: ports.version,
     shell: ports.shell,
@@ -43,9 +57,16 @@ export async function createEngine(ports: EnginePorts): Promise<Engine> {
     secrets: ports.secrets,
     logger: ports.logger,
     jobs,
+    repositories,
+    clusters,
+    backups,
+    restores,
     devMethods: ports.devMethods ?? false,
     async close() {
       await jobs.close();
+      // streams store their partial segment and report it flushed before the repositories close
+      await backups.close();
+      await repositories.close();
     },
   };
 }

@@ -142,8 +142,9 @@ describe('tidemark agent', () => {
     const runs = async () =>
       existsSync(runsFile)
         ? (await readFile(runsFile, 'utf8'))
-            .trim()
+            // only complete lines: the agent may be appending one right now
             .split('\n')
+            .slice(0, -1)
             .map((l) => JSON.parse(l) as { kind: string; catchUp: boolean; startedAt: string; endedAt: string; scheduledFor: string; jobId: string; outcome: string })
         : [];
     const until = Date.now() + 20_000;

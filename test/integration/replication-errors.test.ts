@@ -9,7 +9,7 @@ import {
   ReplicationConnection,
   type ReplicationConnectionConfig,
 } from '../../main/engine/replication/replication-connection.js';
-import type { ReplicationSslConfig } from '../../main/engine/replication/ssl-options.js';
+import type { TlsConfig } from '../../main/engine/net/tls-options.js';
 import { freePort } from '../support/free-port.js';
 import { PgInstance, postgresAvailable } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -312,7 +312,7 @@ describe.skipIf(!postgresAvailable())(
       await dir?.cleanup();
     });
 
-    async function sslInUse(ssl: ReplicationSslConfig, host = pg.host): Promise<boolean> {
+    async function sslInUse(ssl: TlsConfig, host = pg.host): Promise<boolean> {
       const conn = await ReplicationConnection.open(
         config({ host, port: pg.port }, { ssl, applicationName: 'tidemark-tls' }),
       );

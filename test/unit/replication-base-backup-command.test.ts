@@ -26,6 +26,11 @@ describe('buildBaseBackupCommand', () => {
     );
   });
 
+  it('lets the caller choose the manifest checksums', () => {
+    expect(buildBaseBackupCommand({ label: 'x', manifestChecksums: 'CRC32C' })).toContain("MANIFEST_CHECKSUMS 'CRC32C'");
+    expect(() => buildBaseBackupCommand({ label: 'x', manifestChecksums: 'MD5' as never })).toThrow(/manifest checksum/);
+  });
+
   it('quotes the label so it cannot end the literal', () => {
     expect(buildBaseBackupCommand({ label: "it's\\" })).toContain("LABEL 'it''s\\'");
   });

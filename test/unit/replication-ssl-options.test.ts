@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseByteSize } from '../../main/engine/replication/replication-connection.js';
-import { pgSslAttempts } from '../../main/engine/replication/ssl-options.js';
+import { pgSslAttempts } from '../../main/engine/net/tls-options.js';
 
 const ca = '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n';
 
@@ -25,6 +25,15 @@ describe('pgSslAttempts', () => {
     if (!options) throw new Error('no attempt');
     expect(options).toMatchObject({ ca, rejectUnauthorized: true });
     expect(options.checkServerIdentity?.('wrong.example', {} as never)).toBeUndefined();
+  });
+
+  it('verify-full with the host: the name is checked against it, IP addresses included', () => {
+    const [options] = pgSslAttempts({ mode: 'verify-full', ca }, '10.0.0.5');
+    if (!options) throw new Error('no attempt');
+    const cert = { subject: { CN: 'db' }, subjectaltname: 'IP Address:10.0.0.5' } as never;
+    expect(options.checkServerIdentity?.('ignored', cert)).toBeUndefined();
+    const other = { subject: { CN: 'db' }, subjectaltname: 'IP Address:10.0.0.6' } as never;
+    expect(options.checkServerIdentity?.('ignored', other)).toBeInstanceOf(Error);
   });
 
   it('verify-full: chain and host name (Node default identity check)', () => {

@@ -1,7 +1,12 @@
 import type { z } from 'zod';
+import { backupEvents, backupMethods } from './backups.js';
+import { clusterEvents, clusterMethods } from './clusters.js';
 import { appMethods, jobEvents, jobMethods, secretMethods, settingsMethods } from './core.js';
 import { devMethods } from './dev.js';
 import type { Envelope } from './envelope.js';
+import { repositoryMethods } from './repositories.js';
+import { restoreMethods } from './restores.js';
+import { timelineMethods } from './timeline.js';
 
 export * from './envelope.js';
 export type { MethodSpec } from './define.js';
@@ -15,17 +20,26 @@ export const methods = {
   ...jobMethods,
   ...settingsMethods,
   ...secretMethods,
+  ...repositoryMethods,
+  ...clusterMethods,
+  ...backupMethods,
+  ...restoreMethods,
+  ...timelineMethods,
   ...devMethods,
 };
 
 /** Every event the engine pushes to the UI, `noun.event`, with its payload. */
 export const events = {
   ...jobEvents,
+  ...clusterEvents,
+  ...backupEvents,
 };
 
 export type Methods = typeof methods;
 export type MethodName = keyof Methods;
 export type MethodInput<M extends MethodName> = z.input<Methods[M]['input']>;
+/** The input after validation, with defaults applied: what a handler receives. */
+export type MethodParsedInput<M extends MethodName> = z.output<Methods[M]['input']>;
 export type MethodOutput<M extends MethodName> = z.output<Methods[M]['output']>;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { jobSchema } from '../../engine/jobs/job-types.js';
-import { restoreRecordSchema } from '../../engine/restore/restore-record.js';
+import { restoreRecordSchema } from '../../engine/restore/restore-record-schema.js';
 import { method } from './define.js';
 
 const clusterId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);

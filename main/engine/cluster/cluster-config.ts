@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sslModes } from '../net/tls-options.js';
+import { sslModes } from '../net/ssl-modes.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 const host = z

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { isAbortError, TidemarkError, toErrorInfo } from '../errors.js';
 import type { JobStore } from './job-store.js';
 import { jobTransitions, terminalJobStates, type Job, type JobPart, type JobState, type Progress } from './job-types.js';
@@ -99,6 +99,8 @@ export class JobManager extends EventEmitter<{ changed: [Job] }> {
     };
     this.jobs.set(job.id, job);
     const controller = new AbortController();
+    // One job's signal is shared by every concurrent read and upload it starts.
+    setMaxListeners(1000, controller.signal);
     this.controllers.set(job.id, controller);
     this.emitNow(job);
     const done = this.run(job, controller, work);

@@ -3,7 +3,7 @@ import { TidemarkError } from '../errors.js';
 import { ReplicationQuery, type CopyHandlers, type ResultSet } from './copy-submittable.js';
 import { isValidSegmentSize, parseLsn } from './lsn.js';
 import { commandError, connectError, type ConnectContext } from './replication-errors.js';
-import { pgSslAttempts, type PgSsl, type ReplicationSslConfig } from './ssl-options.js';
+import { pgSslAttempts, tlsFallbackAllowed, type PgSsl, type TlsConfig } from '../net/tls-options.js';
 
 export interface ReplicationConnectionConfig {
   host: string;
@@ -13,7 +13,7 @@ export interface ReplicationConnectionConfig {
   /** ignored by physical walsenders; used for the diagnostic side connection */
   database?: string;
   /** default `prefer`, as libpq */
-  ssl?: ReplicationSslConfig;
+  ssl?: TlsConfig;
   applicationName: string;
   connectTimeoutMs: number;
 }
@@ -68,7 +68,7 @@ export class ReplicationConnection {
   }
 
   /**
-   * Connects, following libpq's sslmode (see ssl-options.ts), then checks the server version
+   * Connects, following libpq's sslmode (see net/tls-options.ts), then checks the server version
    * (15 or newer) and that wal_level allows streaming.
    */
   static async open(config: ReplicationConnectionConfig): Promise<ReplicationConnection> {
@@ -79,7 +79,7 @@ export class ReplicationConnection {
       sslMode,
       connectTimeoutMs: config.connectTimeoutMs,
     };
-    const attempts = pgSslAttempts(config.ssl);
+    const attempts = pgSslAttempts(config.ssl, config.host);
     let client: pg.Client | undefined;
     for (const [index, ssl] of attempts.entries()) {
       try {
@@ -87,7 +87,7 @@ export class ReplicationConnection {
         break;
       } catch (err) {
         const isLast = index === attempts.length - 1;
-        if (!isLast && serverRefusedTls(err)) continue;
+        if (!isLast && tlsFallbackAllowed(sslMode, err)) continue;
         if (isServerError53300WithNoSenders(err)) ctx.walLevel = await probeWalLevel(config, ssl);
         if (ssl === false && hbaRefusedPlainTcp(err))
           ctx.tlsAccepted = await probeTlsAccepted(config);
@@ -345,13 +345,6 @@ async function endClient(client: pg.Client): Promise<void> {
   clearTimeout(timer);
 }
 
-function serverRefusedTls(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.message === 'The server does not support SSL connections') return true;
-  // libpq's prefer also retries in plain text when pg_hba.conf has no hostssl line for us
-  return (err as { code?: string }).code === '28000' && /SSL encryption|SSL on/.test(err.message);
-}
-
 function hbaRefusedPlainTcp(err: unknown): boolean {
   return (
     err instanceof Error &&
@@ -368,7 +361,7 @@ async function probeTlsAccepted(config: ReplicationConnectionConfig): Promise<bo
   } catch (err) {
     return (
       !(err instanceof Error && (err as { code?: string }).code === '28000') &&
-      !serverRefusedTls(err)
+      !tlsFallbackAllowed('prefer', err)
     );
   }
 }

@@ -1,5 +1,5 @@
 import { TidemarkError } from '../errors.js';
-import type { SslMode } from './ssl-options.js';
+import type { SslMode } from '../net/tls-options.js';
 
 /** The parts of pg-protocol's DatabaseError (an ErrorResponse) that are used here. */
 interface ServerError {

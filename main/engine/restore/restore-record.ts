@@ -1,25 +1,8 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { restoreRecordSchema, type RestoreRecord } from './restore-record-schema.js';
 
-/** What Tidemark keeps of each restore: the plan's summary, the outcome and the checklist. */
-export const restoreRecordSchema = z.object({
-  id: z.string(),
-  clusterId: z.string(),
-  repositoryId: z.string(),
-  point: z.object({ name: z.string(), createdAt: z.string(), label: z.string().nullable() }),
-  provisioner: z.enum(['local', 'ssh']),
-  jobId: z.string(),
-  state: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
-  startedAt: z.string(),
-  endedAt: z.string().nullable(),
-  error: z.string().nullable(),
-  connectionString: z.string().nullable(),
-  nodes: z.array(z.object({ nodeId: z.string(), role: z.enum(['coordinator', 'worker']), host: z.string(), port: z.number(), dataDir: z.string() })),
-  registeredClusterId: z.string().nullable(),
-  checklist: z.array(z.object({ id: z.string(), title: z.string(), detail: z.string(), done: z.boolean() })),
-});
-export type RestoreRecord = z.infer<typeof restoreRecordSchema>;
+export { restoreRecordSchema, type RestoreRecord };
 
 /** One JSON file per restore under `<data>/restores/`, written atomically. */
 export class RestoreRecordStore {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { clusterSecretName } from '../cluster/cluster-config.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
