@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { ServerConfig } from '../../main/engine/catalog/records.js';
 import type { CompressionKind } from '../../main/engine/compression/decompressor.js';
-import { hotStandbyCriticalParameters } from '../../main/engine/restore/recovery-config.js';
+import { hotStandbyCriticalParameters } from '../../main/engine/catalog/records.js';
 import type { NodeRestoreSource, RestoreArchive } from '../../main/engine/restore/restore-source.js';
 import { parseLsn, segmentNumberOf, walSegmentFileName, walSegmentFileNameForLsn } from '../../main/engine/replication/lsn.js';
 import { pgBinDir, type PgInstance } from './postgres.js';

@@ -1,18 +1,6 @@
 import type pg from 'pg';
-import type { ServerConfig } from '../catalog/records.js';
+import { hotStandbyCriticalParameters, type ServerConfig } from '../catalog/records.js';
 import { connectNodeSql, type NodeEndpoint } from './node-endpoint.js';
-
-/**
- * Recovery refuses to start when these are lower than on the primary, whatever set them
- * (Citus raises max_prepared_transactions with source `override`).
- */
-export const hotStandbyCriticalParameters = [
-  'max_connections',
-  'max_prepared_transactions',
-  'max_worker_processes',
-  'max_wal_senders',
-  'max_locks_per_transaction',
-] as const;
 
 /**
  * What restore needs and a physical backup lacks, read over normal connections: every

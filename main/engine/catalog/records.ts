@@ -46,6 +46,19 @@ export const nodeRecordSchema = z.object({
 });
 export type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
+/**
+ * Recovery refuses to start when these are lower than on the primary, whatever set them
+ * (Citus raises max_prepared_transactions with source `override`): captured always, restored
+ * at no less than the source's values.
+ */
+export const hotStandbyCriticalParameters = [
+  'max_connections',
+  'max_prepared_transactions',
+  'max_worker_processes',
+  'max_wal_senders',
+  'max_locks_per_transaction',
+] as const;
+
 export const serverParameterSchema = z.object({ value: z.string(), source: z.string() });
 
 /** What restore needs and a physical backup lacks. */

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { connectClient } from '../cluster/connect.js';
 import type { ProvisionedNode } from './provisioner.js';
 
 /** How restore connections name themselves in the restored servers' logs and pg_stat_activity. */
@@ -10,16 +11,7 @@ const notReadyCodes = new Set(['57P03', '57P01', '57P02']);
 /** A superuser connection over the node's own socket (peer authentication). */
 export async function connectNode(node: ProvisionedNode, superuser: string, database: string): Promise<pg.Client> {
   const config = await node.connectionConfig(database);
-  const client = new pg.Client({ ...config, user: superuser, application_name: restoreApplicationName, connectionTimeoutMillis: 10_000 });
-  // A server stopping under us must not crash the process through an unhandled 'error' event.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw err;
-  }
-  return client;
+  return connectClient({ ...config, user: superuser, application_name: restoreApplicationName, connectionTimeoutMillis: 10_000 });
 }
 
 /** Whether a connection error only means "not ready yet" (or no server listening yet). */

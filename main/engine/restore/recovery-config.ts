@@ -1,5 +1,5 @@
 import { isAbsolute, relative } from 'node:path/posix';
-import type { ServerConfig } from '../catalog/records.js';
+import { hotStandbyCriticalParameters, type ServerConfig } from '../catalog/records.js';
 
 /**
  * The restored node's server settings, derived from the parameters captured at backup time.
@@ -9,15 +9,6 @@ import type { ServerConfig } from '../catalog/records.js';
  * `postgresql.conf` is replaced by a stub because it may include files or name paths that only
  * exist on the source host (Debian keeps it outside the data directory, so it may be missing).
  */
-
-/** Parameters replay refuses to run below the source's values (hot standby checks them). */
-export const hotStandbyCriticalParameters = [
-  'max_connections',
-  'max_prepared_transactions',
-  'max_worker_processes',
-  'max_wal_senders',
-  'max_locks_per_transaction',
-] as const;
 
 /** Only settings the DBA made in the server's configuration are carried; session/client values are not. */
 const carriedSources = new Set(['configuration file', 'command line', 'environment variable']);
