@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { PointBucket, TimelinePoint } from '../../renderer/src/api/types.js';
 import { densityBars } from '../../renderer/src/timeline/density-layout.js';
 import { describeDistance, snapLocally } from '../../renderer/src/timeline/point-snap.js';
-import { spanBox, timeAt, timeTicks, xOf, zoomRange } from '../../renderer/src/timeline/time-scale.js';
+import {
+  spanBox,
+  timeAt,
+  timeTicks,
+  xOf,
+  zoomRange,
+} from '../../renderer/src/timeline/time-scale.js';
 
 const t0 = Date.parse('2025-03-01T00:00:00.000Z');
 const minute = 60_000;
@@ -18,12 +24,26 @@ const point = (name: string, minutes: number, status: TimelinePoint['status']): 
 });
 
 describe('slider snapping', () => {
-  const points = [point('a', 0, 'restorable'), point('b', 5, 'failed'), point('c', 10, 'restorable'), point('d', 15, 'created')];
+  const points = [
+    point('a', 0, 'restorable'),
+    point('b', 5, 'failed'),
+    point('c', 10, 'restorable'),
+    point('d', 15, 'created'),
+  ];
 
   it('snaps to the latest restorable point at or before the time, skipping failed and pending ones', () => {
-    expect(snapLocally(points, t0 + 7 * minute)).toMatchObject({ point: { name: 'a' }, distanceSeconds: 420 });
-    expect(snapLocally(points, t0 + 10 * minute)).toMatchObject({ point: { name: 'c' }, distanceSeconds: 0 });
-    expect(snapLocally(points, t0 + 20 * minute)).toMatchObject({ point: { name: 'c' }, distanceSeconds: 600 });
+    expect(snapLocally(points, t0 + 7 * minute)).toMatchObject({
+      point: { name: 'a' },
+      distanceSeconds: 420,
+    });
+    expect(snapLocally(points, t0 + 10 * minute)).toMatchObject({
+      point: { name: 'c' },
+      distanceSeconds: 0,
+    });
+    expect(snapLocally(points, t0 + 20 * minute)).toMatchObject({
+      point: { name: 'c' },
+      distanceSeconds: 600,
+    });
   });
 
   it('leaves it to the engine when the points were bucketed or none in view qualifies', () => {
@@ -75,7 +95,11 @@ describe('time scale', () => {
       expect(new Date(tick.t).getHours()).toBe(0);
       expect(tick.label).toMatch(/^\d{2}-\d{2}$/);
     }
-    expect(timeTicks({ from: t0, to: t0 + 2 * minute }, 5).every((t) => /^\d{2}:\d{2}:\d{2}$/.test(t.label))).toBe(true);
+    expect(
+      timeTicks({ from: t0, to: t0 + 2 * minute }, 5).every((t) =>
+        /^\d{2}:\d{2}:\d{2}$/.test(t.label),
+      ),
+    ).toBe(true);
   });
 
   it('zooms to the data with a margin, within the window', () => {
@@ -87,7 +111,9 @@ describe('time scale', () => {
     expect(data.from).toBeLessThan(now - 2 * day);
     expect(data.from).toBeGreaterThan(now - 3 * day);
     // data older than the window starts the view at the window
-    expect(zoomRange('data', now, { from: now - 90 * day, to: now }, now - 35 * day)!.from).toBe(now - 35 * day);
+    expect(zoomRange('data', now, { from: now - 90 * day, to: now }, now - 35 * day)!.from).toBe(
+      now - 35 * day,
+    );
   });
 });
 
@@ -102,10 +128,19 @@ describe('restore point density', () => {
 
   it('scales bars to the fullest bucket with a floor, stacked by status, skipping empty buckets', () => {
     const range = { from: new Date(t0).toISOString(), to: new Date(t0 + 4 * hour).toISOString() };
-    const bars = densityBars([bucket(0, 60), bucket(1, 0), bucket(2, 1, 0, 1), bucket(3, 30, 30)], range, 400, 20);
+    const bars = densityBars(
+      [bucket(0, 60), bucket(1, 0), bucket(2, 1, 0, 1), bucket(3, 30, 30)],
+      range,
+      400,
+      20,
+    );
     expect(bars.map((b) => b.x)).toEqual([0, 200, 300]);
     expect(bars[0]).toMatchObject({ w: 99, restorable: 20, created: 0, failed: 0 });
-    expect(bars[1]).toMatchObject({ restorable: 2, failed: 2, counts: { restorable: 1, created: 0, failed: 1 } });
+    expect(bars[1]).toMatchObject({
+      restorable: 2,
+      failed: 2,
+      counts: { restorable: 1, created: 0, failed: 1 },
+    });
     expect(bars[2]).toMatchObject({ restorable: 10, created: 10 });
     expect(densityBars([bucket(0, 0)], range, 400, 20)).toEqual([]);
   });

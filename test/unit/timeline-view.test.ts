@@ -16,7 +16,11 @@ import {
   nearestRestorablePoint,
 } from '../../main/engine/catalog/timeline-view.js';
 import { TidemarkError } from '../../main/engine/errors.js';
-import { formatLsn, segmentStartLsn, walSegmentFileName } from '../../main/engine/replication/lsn.js';
+import {
+  formatLsn,
+  segmentStartLsn,
+  walSegmentFileName,
+} from '../../main/engine/replication/lsn.js';
 import { repositoryConfigSchema } from '../../main/engine/repository/repository-config.js';
 import { Repository } from '../../main/engine/repository/repository.js';
 import { MemoryZone } from '../support/memory-zone.js';
@@ -46,7 +50,12 @@ function nodeRecord(nodeId: string, role: NodeRecord['role']): NodeRecord {
   };
 }
 
-function backupRecord(nodeId: string, backupId: string, start: [number, number], end: [number, number]): BaseBackupRecord {
+function backupRecord(
+  nodeId: string,
+  backupId: string,
+  start: [number, number],
+  end: [number, number],
+): BaseBackupRecord {
   return {
     backupId,
     clusterId: 'c',
@@ -76,7 +85,12 @@ function backupRecord(nodeId: string, backupId: string, start: [number, number],
   };
 }
 
-function point(name: string, atSeconds: number, status: RestorePointRecord['status'], nodeLsns: Record<string, string>): RestorePointRecord {
+function point(
+  name: string,
+  atSeconds: number,
+  status: RestorePointRecord['status'],
+  nodeLsns: Record<string, string>,
+): RestorePointRecord {
   return {
     clusterId: 'c',
     name,
@@ -97,8 +111,23 @@ function indexWith(points: RestorePointRecord[], walSegments: string[]): Catalog
     builtAt: iso(0),
     clusters: {
       c: {
-        record: { clusterId: 'c', name: 'c', createdAt: iso(0), coordinator: { host: 'h', port: 5432, database: 'postgres' }, citusVersion: '13.2' },
-        nodes: { n1: { record: nodeRecord('n1', 'coordinator'), backups: [backupRecord('n1', 'b1', [0, -60], [0, 0])], walSegments, walPartials: {}, histories: [], gaps: [] } },
+        record: {
+          clusterId: 'c',
+          name: 'c',
+          createdAt: iso(0),
+          coordinator: { host: 'h', port: 5432, database: 'postgres' },
+          citusVersion: '13.2',
+        },
+        nodes: {
+          n1: {
+            record: nodeRecord('n1', 'coordinator'),
+            backups: [backupRecord('n1', 'b1', [0, -60], [0, 0])],
+            walSegments,
+            walPartials: {},
+            histories: [],
+            gaps: [],
+          },
+        },
         restorePoints: points,
       },
     },
@@ -110,8 +139,17 @@ describe('timeline view', () => {
   let catalog: Catalog;
 
   async function openCatalog(index?: CatalogIndex): Promise<Catalog> {
-    const config = repositoryConfigSchema.parse({ id: 'r', name: 'r', zones: [{ kind: 'folder', id: 'z0', name: 'z0', path: '/unused' }] });
-    const repository = await Repository.init({ config, zones: [new MemoryZone('z0')], secret: { passphrase: 'unit test passphrase' }, keyringOptions: { scrypt } });
+    const config = repositoryConfigSchema.parse({
+      id: 'r',
+      name: 'r',
+      zones: [{ kind: 'folder', id: 'z0', name: 'z0', path: '/unused' }],
+    });
+    const repository = await Repository.init({
+      config,
+      zones: [new MemoryZone('z0')],
+      secret: { passphrase: 'unit test passphrase' },
+      keyringOptions: { scrypt },
+    });
     const path = join(dir.path, 'index.json');
     if (index) await writeFile(path, JSON.stringify({ ...index, repositoryId: 'r' }));
     return Catalog.open(repository, path);
@@ -129,7 +167,13 @@ describe('timeline view', () => {
   /** Two nodes; one hour; segments 1..10 on n1, n2 missing segment 5; a recorded gap on n1 later. */
   async function smallCluster(): Promise<void> {
     catalog = await openCatalog();
-    await catalog.putCluster({ clusterId: 'c', name: 'c', createdAt: iso(0), coordinator: { host: 'h', port: 5432, database: 'postgres' }, citusVersion: '13.2' });
+    await catalog.putCluster({
+      clusterId: 'c',
+      name: 'c',
+      createdAt: iso(0),
+      coordinator: { host: 'h', port: 5432, database: 'postgres' },
+      citusVersion: '13.2',
+    });
     await catalog.putNode(nodeRecord('n2', 'worker'));
     await catalog.putNode(nodeRecord('n1', 'coordinator'));
     await catalog.putBackup(backupRecord('n1', 'b1', [1, 0], [2, 60]));
@@ -145,24 +189,57 @@ describe('timeline view', () => {
       const status = i === 3 ? 'failed' : i < 6 ? 'restorable' : 'created';
       await catalog.putRestorePoint(point(`p${i}`, 360 * (i + 1), status, { n1: lsn, n2: lsn }));
     }
-    await catalog.putGap({ clusterId: 'c', nodeId: 'n1', timeline: 1, fromLsn: lsnOfSegment(8), toLsn: lsnOfSegment(9), detectedAt: iso(3000), reason: 'slot lost WAL (max_slot_wal_keep_size)' });
+    await catalog.putGap({
+      clusterId: 'c',
+      nodeId: 'n1',
+      timeline: 1,
+      fromLsn: lsnOfSegment(8),
+      toLsn: lsnOfSegment(9),
+      detectedAt: iso(3000),
+      reason: 'slot lost WAL (max_slot_wal_keep_size)',
+    });
   }
 
   it('shows backups, WAL coverage with gaps, and every point of a short range', async () => {
     await smallCluster();
-    const view = buildTimelineView(catalog, { clusterId: 'c', retentionDays: 35, now: new Date(t0 + 3600_000), buckets: 6 });
+    const view = buildTimelineView(catalog, {
+      clusterId: 'c',
+      retentionDays: 35,
+      now: new Date(t0 + 3600_000),
+      buckets: 6,
+    });
 
     expect(view.window.from).toBe(new Date(t0 + 3600_000 - 35 * 86_400_000).toISOString());
     expect(view.range).toEqual({ from: view.window.from, to: iso(3600) });
-    expect(view.nodes.map((n) => [n.nodeId, n.role])).toEqual([['n1', 'coordinator'], ['n2', 'worker']]);
+    expect(view.nodes.map((n) => [n.nodeId, n.role])).toEqual([
+      ['n1', 'coordinator'],
+      ['n2', 'worker'],
+    ]);
     const [n1, n2] = view.nodes;
-    expect(n1!.backups).toEqual([expect.objectContaining({ backupId: 'b1', storedBytes: 1024, compression: 'lz4', startedAt: iso(0) })]);
+    expect(n1!.backups).toEqual([
+      expect.objectContaining({
+        backupId: 'b1',
+        storedBytes: 1024,
+        compression: 'lz4',
+        startedAt: iso(0),
+      }),
+    ]);
 
     // n1: segments 1..10 plus 1 kB of segment 11, in one piece; its recorded gap still shows
     expect(n1!.wal.coverage).toHaveLength(1);
-    expect(n1!.wal.coverage[0]).toMatchObject({ fromLsn: lsnOfSegment(1), toLsn: formatLsn(segmentStartLsn(11n, segmentSize) + 1024n) });
+    expect(n1!.wal.coverage[0]).toMatchObject({
+      fromLsn: lsnOfSegment(1),
+      toLsn: formatLsn(segmentStartLsn(11n, segmentSize) + 1024n),
+    });
     expect(n1!.wal.gaps).toEqual([
-      expect.objectContaining({ source: 'recorded', fromLsn: lsnOfSegment(8), toLsn: lsnOfSegment(9), affectsRestore: true, from: iso(2520), to: iso(2880) }),
+      expect.objectContaining({
+        source: 'recorded',
+        fromLsn: lsnOfSegment(8),
+        toLsn: lsnOfSegment(9),
+        affectsRestore: true,
+        from: iso(2520),
+        to: iso(2880),
+      }),
     ]);
     // n2: two pieces around the missing segment 5, whose times come from the points at segments 5 and 6
     expect(n2!.wal.coverage.map((c) => [c.fromLsn, c.toLsn])).toEqual([
@@ -170,13 +247,32 @@ describe('timeline view', () => {
       [lsnOfSegment(6), lsnOfSegment(11)],
     ]);
     expect(n2!.wal.gaps).toEqual([
-      expect.objectContaining({ source: 'detected', timeline: 1, fromLsn: lsnOfSegment(5), toLsn: lsnOfSegment(6), from: iso(1440), to: iso(1800), affectsRestore: true }),
+      expect.objectContaining({
+        source: 'detected',
+        timeline: 1,
+        fromLsn: lsnOfSegment(5),
+        toLsn: lsnOfSegment(6),
+        from: iso(1440),
+        to: iso(1800),
+        affectsRestore: true,
+      }),
     ]);
     expect(n2!.wal.gaps[0]!.reason).toContain(segment(5));
 
     expect(view.restorePoints).toMatchObject({ total: 8, restorable: 5, created: 2, failed: 1 });
-    expect(view.restorePoints.points?.map((p) => p.name)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']);
-    expect(view.failedPoints).toEqual([expect.objectContaining({ name: 'p3', error: 'lock timeout on worker n2' })]);
+    expect(view.restorePoints.points?.map((p) => p.name)).toEqual([
+      'p0',
+      'p1',
+      'p2',
+      'p3',
+      'p4',
+      'p5',
+      'p6',
+      'p7',
+    ]);
+    expect(view.failedPoints).toEqual([
+      expect.objectContaining({ name: 'p3', error: 'lock timeout on worker n2' }),
+    ]);
     expect(view.earliestRestorable?.name).toBe('p0');
     expect(view.latestRestorable?.name).toBe('p5');
     expect(view.extent).toEqual({ from: iso(0), to: iso(2880) });
@@ -184,7 +280,14 @@ describe('timeline view', () => {
 
   it('narrows to a range: only what overlaps it, and buckets that add up', async () => {
     await smallCluster();
-    const view = buildTimelineView(catalog, { clusterId: 'c', retentionDays: 35, now: new Date(t0 + 3600_000), from: new Date(t0 + 600_000), to: new Date(t0 + 1800_000), buckets: 4 });
+    const view = buildTimelineView(catalog, {
+      clusterId: 'c',
+      retentionDays: 35,
+      now: new Date(t0 + 3600_000),
+      from: new Date(t0 + 600_000),
+      to: new Date(t0 + 1800_000),
+      buckets: 4,
+    });
     // points p1..p4 (720 s .. 1800 s, `to` inclusive)
     expect(view.restorePoints.points?.map((p) => p.name)).toEqual(['p1', 'p2', 'p3', 'p4']);
     expect(view.restorePoints.buckets).toEqual([
@@ -203,24 +306,56 @@ describe('timeline view', () => {
 
   it('refuses a range that ends before it starts', async () => {
     await smallCluster();
-    expect(() => buildTimelineView(catalog, { clusterId: 'c', retentionDays: 35, now: new Date(t0), from: new Date(t0), to: new Date(t0 - 1) })).toThrow(TidemarkError);
+    expect(() =>
+      buildTimelineView(catalog, {
+        clusterId: 'c',
+        retentionDays: 35,
+        now: new Date(t0),
+        from: new Date(t0),
+        to: new Date(t0 - 1),
+      }),
+    ).toThrow(TidemarkError);
   });
 
   it('snaps a time to the latest restorable point at or before it, as the planner would', async () => {
     await smallCluster();
     // p3 (1440 s) failed: a time just after it snaps back to p2 (1080 s)
-    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 1500_000))).toMatchObject({ point: { name: 'p2' }, distanceSeconds: 420, earliest: null });
-    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 360_000))).toMatchObject({ point: { name: 'p0' }, distanceSeconds: 0 });
+    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 1500_000))).toMatchObject({
+      point: { name: 'p2' },
+      distanceSeconds: 420,
+      earliest: null,
+    });
+    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 360_000))).toMatchObject({
+      point: { name: 'p0' },
+      distanceSeconds: 0,
+    });
     // p6, p7 are only `created`: the latest restorable is p5
-    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 7200_000))).toMatchObject({ point: { name: 'p5' }, distanceSeconds: 7200 - 2160 });
-    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 10_000))).toMatchObject({ point: null, distanceSeconds: null, earliest: { name: 'p0' } });
+    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 7200_000))).toMatchObject({
+      point: { name: 'p5' },
+      distanceSeconds: 7200 - 2160,
+    });
+    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 10_000))).toMatchObject({
+      point: null,
+      distanceSeconds: null,
+      earliest: { name: 'p0' },
+    });
   });
 
   it(`sends the points one by one up to ${exactPointsLimit}, and only counts above`, async () => {
-    const points = (n: number) => Array.from({ length: n }, (_, i) => point(`rp-${i}`, 60 * i, 'restorable', { n1: formatLsn(BigInt(i + 1) * 4096n) }));
-    for (const [n, exact] of [[exactPointsLimit, true], [exactPointsLimit + 1, false]] as const) {
+    const points = (n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        point(`rp-${i}`, 60 * i, 'restorable', { n1: formatLsn(BigInt(i + 1) * 4096n) }),
+      );
+    for (const [n, exact] of [
+      [exactPointsLimit, true],
+      [exactPointsLimit + 1, false],
+    ] as const) {
       catalog = await openCatalog(indexWith(points(n), []));
-      const view = buildTimelineView(catalog, { clusterId: 'c', retentionDays: 35, now: new Date(t0 + n * 60_000) });
+      const view = buildTimelineView(catalog, {
+        clusterId: 'c',
+        retentionDays: 35,
+        now: new Date(t0 + n * 60_000),
+      });
       expect(view.restorePoints.total).toBe(n);
       expect(view.restorePoints.points?.length ?? null).toBe(exact ? n : null);
       await catalog.close();
@@ -232,7 +367,9 @@ describe('timeline view', () => {
     const points: RestorePointRecord[] = [];
     for (let i = 0; i < count; i++) {
       const lsn = formatLsn(BigInt(i + 1) * 4096n * 1024n);
-      points.push(point(`rp-${i}`, 60 * i, i % 1000 === 999 ? 'failed' : 'restorable', { n1: lsn }));
+      points.push(
+        point(`rp-${i}`, 60 * i, i % 1000 === 999 ? 'failed' : 'restorable', { n1: lsn }),
+      );
     }
     const segments = Array.from({ length: count / 4 }, (_, i) => segment(i));
     const index = indexWith(points, segments);
@@ -240,13 +377,21 @@ describe('timeline view', () => {
     const now = new Date(t0 + count * 60_000);
 
     const started = performance.now();
-    const view = buildTimelineView(catalog, { clusterId: 'c', retentionDays: 35, now, buckets: 200 });
+    const view = buildTimelineView(catalog, {
+      clusterId: 'c',
+      retentionDays: 35,
+      now,
+      buckets: 200,
+    });
     const elapsed = performance.now() - started;
 
     expect(view.restorePoints.total).toBe(count);
     expect(view.restorePoints.points).toBeNull();
     expect(view.restorePoints.buckets).toHaveLength(200);
-    const sum = view.restorePoints.buckets.reduce((s, b) => s + b.restorable + b.failed + b.created, 0);
+    const sum = view.restorePoints.buckets.reduce(
+      (s, b) => s + b.restorable + b.failed + b.created,
+      0,
+    );
     expect(sum).toBe(count);
     expect(view.restorePoints.failed).toBe(50);
     expect(view.failedPoints).toHaveLength(50);
@@ -256,7 +401,10 @@ describe('timeline view', () => {
     expect(elapsed).toBeLessThan(1500);
 
     const snapStarted = performance.now();
-    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 630_000))).toMatchObject({ point: { name: 'rp-10' }, distanceSeconds: 30 });
+    expect(nearestRestorablePoint(catalog, 'c', new Date(t0 + 630_000))).toMatchObject({
+      point: { name: 'rp-10' },
+      distanceSeconds: 30,
+    });
     expect(performance.now() - snapStarted).toBeLessThan(50);
   });
 });
@@ -274,9 +422,11 @@ describe('bucketPoints', () => {
       new Date(t0 + 100_000),
       2,
     );
-    expect(buckets.map((b) => [b.restorable, b.created, b.failed])).toEqual([[1, 0, 0], [0, 1, 1]]);
+    expect(buckets.map((b) => [b.restorable, b.created, b.failed])).toEqual([
+      [1, 0, 0],
+      [0, 1, 1],
+    ]);
   });
-
 });
 
 describe('LsnClock', () => {

@@ -1,7 +1,10 @@
 import type { Catalog } from '../../engine/catalog/catalog.js';
 import { layout } from '../../engine/catalog/layout.js';
 import { buildTimelineView, nearestRestorablePoint } from '../../engine/catalog/timeline-view.js';
-import { parseTimelineHistory, type TimelineHistoryEntry } from '../../engine/catalog/wal-continuity.js';
+import {
+  parseTimelineHistory,
+  type TimelineHistoryEntry,
+} from '../../engine/catalog/wal-continuity.js';
 import type { Engine } from '../../engine/engine.js';
 import type { HandlerGroup } from './index.js';
 
@@ -46,7 +49,9 @@ async function readHistories(
     const nodeId = node.record.nodeId;
     for (const timeline of node.histories) {
       if (timeline <= 1) continue;
-      const text = (await catalog.repository.readObject(layout.walHistory(clusterId, nodeId, timeline))).toString();
+      const text = (
+        await catalog.repository.readObject(layout.walHistory(clusterId, nodeId, timeline))
+      ).toString();
       (out[nodeId] ??= {})[timeline] = parseTimelineHistory(text);
     }
   }

@@ -139,7 +139,10 @@ export interface TimelineViewInput {
   histories?: Readonly<Record<string, Readonly<Record<number, readonly TimelineHistoryEntry[]>>>>;
 }
 
-export function buildTimelineView(catalog: TimelineCatalog, input: TimelineViewInput): TimelineView {
+export function buildTimelineView(
+  catalog: TimelineCatalog,
+  input: TimelineViewInput,
+): TimelineView {
   const { clusterId, now } = input;
   const windowFrom = new Date(now.getTime() - input.retentionDays * 86_400_000);
   const from = input.from ?? windowFrom;
@@ -150,11 +153,16 @@ export function buildTimelineView(catalog: TimelineCatalog, input: TimelineViewI
       `The timeline range must start before it ends (from ${from.toISOString()}, to ${to.toISOString()}).`,
     );
   }
-  const bucketCount = Math.min(Math.max(Math.round(input.buckets ?? defaultBucketCount), 1), maxBucketCount);
+  const bucketCount = Math.min(
+    Math.max(Math.round(input.buckets ?? defaultBucketCount), 1),
+    maxBucketCount,
+  );
   const inRange = catalog.restorePoints(clusterId, { from, to });
   const allPoints = catalog.restorePoints(clusterId);
   const nodeIndexes = catalog.nodes(clusterId).sort(compareNodes);
-  const nodes = nodeIndexes.map((node) => nodeView(node, allPoints, from, to, input.histories?.[node.record.nodeId] ?? {}));
+  const nodes = nodeIndexes.map((node) =>
+    nodeView(node, allPoints, from, to, input.histories?.[node.record.nodeId] ?? {}),
+  );
 
   const counts = { restorable: 0, created: 0, failed: 0 };
   for (const point of inRange) counts[point.status] += 1;
@@ -165,7 +173,11 @@ export function buildTimelineView(catalog: TimelineCatalog, input: TimelineViewI
   return {
     clusterId,
     generatedAt: now.toISOString(),
-    window: { retentionDays: input.retentionDays, from: windowFrom.toISOString(), to: now.toISOString() },
+    window: {
+      retentionDays: input.retentionDays,
+      from: windowFrom.toISOString(),
+      to: now.toISOString(),
+    },
     range: { from: from.toISOString(), to: to.toISOString() },
     extent: dataExtent(allPoints, nodeIndexes),
     nodes,
@@ -193,7 +205,11 @@ export interface NearestPoint {
 }
 
 /** Where the slider snaps: the restore a time would get, exactly as the planner chooses it. */
-export function nearestRestorablePoint(catalog: TimelineCatalog, clusterId: string, at: Date): NearestPoint {
+export function nearestRestorablePoint(
+  catalog: TimelineCatalog,
+  clusterId: string,
+  at: Date,
+): NearestPoint {
   const point = catalog.latestRestorePointAtOrBefore(clusterId, at);
   if (point) {
     return {
@@ -204,7 +220,12 @@ export function nearestRestorablePoint(catalog: TimelineCatalog, clusterId: stri
     };
   }
   const earliest = catalog.restorePoints(clusterId, { status: 'restorable', limit: 1 })[0];
-  return { at: at.toISOString(), point: null, distanceSeconds: null, earliest: earliest ? toTimelinePoint(earliest) : null };
+  return {
+    at: at.toISOString(),
+    point: null,
+    distanceSeconds: null,
+    earliest: earliest ? toTimelinePoint(earliest) : null,
+  };
 }
 
 /** Counts per status in equal time buckets over [from, to]; `points` sorted by time. */
@@ -299,7 +320,9 @@ function nodeView(
     };
   };
   const overlaps = (s: WalSpan) =>
-    s.from === null || s.to === null || (Date.parse(s.to) >= from.getTime() && Date.parse(s.from) <= to.getTime());
+    s.from === null ||
+    s.to === null ||
+    (Date.parse(s.to) >= from.getTime() && Date.parse(s.from) <= to.getTime());
 
   const continuity = analyzeWalContinuity({
     segmentSize: record.walSegmentSize,
@@ -316,7 +339,9 @@ function nodeView(
     })),
   });
   const merged = mergeRanges(
-    continuity.timelines.flatMap((t) => t.ranges.map((r) => ({ from: parseLsn(r.from), to: parseLsn(r.to) }))),
+    continuity.timelines.flatMap((t) =>
+      t.ranges.map((r) => ({ from: parseLsn(r.from), to: parseLsn(r.to) })),
+    ),
   );
   const detected: TimelineGap[] = continuity.gaps.map((g) => ({
     ...span(parseLsn(g.from), parseLsn(g.to)),
@@ -354,13 +379,18 @@ function nodeView(
       firstLsn: merged[0] ? formatLsn(merged[0].from) : null,
       lastLsn: merged.length > 0 ? formatLsn(merged[merged.length - 1]!.to) : null,
       coverage: merged.map((r) => span(r.from, r.to)).filter(overlaps),
-      gaps: [...detected, ...recorded].filter(overlaps).sort((a, b) => compareLsnText(a.fromLsn, b.fromLsn)),
+      gaps: [...detected, ...recorded]
+        .filter(overlaps)
+        .sort((a, b) => compareLsnText(a.fromLsn, b.fromLsn)),
       missingHistories: continuity.missingHistories,
     },
   };
 }
 
-function anchorsOf(node: NodeIndex, points: readonly RestorePointRecord[]): { lsn: bigint; time: number }[] {
+function anchorsOf(
+  node: NodeIndex,
+  points: readonly RestorePointRecord[],
+): { lsn: bigint; time: number }[] {
   const nodeId = node.record.nodeId;
   const anchors = node.backups.flatMap((b) => [
     { lsn: parseLsn(b.startLsn), time: Date.parse(b.startedAt) },
@@ -374,13 +404,20 @@ function anchorsOf(node: NodeIndex, points: readonly RestorePointRecord[]): { ls
   return anchors;
 }
 
-function addPointAnchor(anchors: { lsn: bigint; time: number }[], point: RestorePointRecord, nodeId: string): void {
+function addPointAnchor(
+  anchors: { lsn: bigint; time: number }[],
+  point: RestorePointRecord,
+  nodeId: string,
+): void {
   const lsn = point.nodeLsns[nodeId];
   if (lsn !== undefined) anchors.push({ lsn: parseLsn(lsn), time: Date.parse(point.createdAt) });
 }
 
 /** From the oldest to the newest backup or restore point: every WAL time is estimated inside it. */
-function dataExtent(points: readonly RestorePointRecord[], nodes: readonly NodeIndex[]): TimelineView['extent'] {
+function dataExtent(
+  points: readonly RestorePointRecord[],
+  nodes: readonly NodeIndex[],
+): TimelineView['extent'] {
   let min = Infinity;
   let max = -Infinity;
   const see = (iso: string) => {
@@ -403,7 +440,13 @@ function dataExtent(points: readonly RestorePointRecord[], nodes: readonly NodeI
 }
 
 function toTimelinePoint(point: RestorePointRecord): TimelinePoint {
-  return { name: point.name, label: point.label, createdAt: point.createdAt, status: point.status, error: point.error };
+  return {
+    name: point.name,
+    label: point.label,
+    createdAt: point.createdAt,
+    status: point.status,
+    error: point.error,
+  };
 }
 
 function toTimelineBackup(b: BaseBackupRecord): TimelineBackup {

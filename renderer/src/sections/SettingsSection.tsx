@@ -1,4 +1,5 @@
 import { AppInfoPanel } from '../components/AppInfoPanel.js';
+import { RepositoriesPanel } from '../components/repositories/RepositoriesPanel.js';
 import { ToggleField } from '../components/ToggleField.js';
 import type { LogLevel, Settings } from '../api/types.js';
 import { useAppInfoStore } from '../state/app-info-store.js';
@@ -39,6 +40,8 @@ export function SettingsSection() {
   return (
     <section className="section" data-testid="section-settings">
       <h1>Settings</h1>
+
+      <RepositoriesPanel />
 
       <h2>About</h2>
       <AppInfoPanel />
