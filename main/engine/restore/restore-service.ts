@@ -102,14 +102,18 @@ export class RestoreService {
             provisioner,
             options: { ...(request.access ? { access: request.access } : {}), ...(request.keepFailedNodes ? { keepFailedNodes: true } : {}) },
             signal: ctx.signal,
-            onProgress: (p) =>
+            // Each node's progress is the base backup written while extracting, then the WAL
+            // replayed against what the point needs.
+            onProgress: (p) => {
+              const replaying = p.phase !== 'waiting' && p.phase !== 'preparing' && p.phase !== 'extracting';
               ctx.part(p.nodeId, {
                 phase: p.phase,
                 state: p.phase === 'ready' ? 'done' : p.phase === 'failed' ? 'failed' : 'running',
-                done: p.bytesWritten + (p.walReplayedBytes ?? 0),
-                total: p.bytesTotal === null ? null : p.bytesTotal + (p.walNeededBytes ?? 0),
-                ...(p.message ? { message: p.message } : {}),
-              }),
+                done: replaying ? (p.walReplayedBytes ?? 0) : p.bytesWritten,
+                total: replaying ? p.walNeededBytes : p.bytesTotal,
+                message: p.message ?? `WAL files delivered: ${p.walFilesDelivered} of ${p.walFilesPlanned}`,
+              });
+            },
           });
           record.nodes = result.nodes.map((n) => ({ nodeId: n.nodeId, role: n.role, host: n.host, port: n.port, dataDir: n.dataDir }));
           record.connectionString = result.connectionString;
