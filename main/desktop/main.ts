@@ -11,6 +11,7 @@ import { ElectronSettingsStore } from './electron-settings-store.js';
 import { hardenWebContents } from './harden-web-contents.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { SafeStorageSecretStore } from './safe-storage-secret-store.js';
+import { startSchedulerHost, type SchedulerHost } from './scheduler-host.js';
 import { appOrigin } from './security.js';
 import { createTray } from './tray.js';
 import { createMainWindow } from './window.js';
@@ -64,7 +65,7 @@ async function start(): Promise<void> {
     version: app.getVersion(),
     devMethods: !app.isPackaged && process.env.TIDEMARK_DEV_METHODS === '1',
   });
-  stopEngineBeforeQuit(engine);
+  stopEngineBeforeQuit(engine, startSchedulerHost(engine, settings));
   hardenWebContents();
   serveAppProtocol(rendererDir);
   registerIpc(
@@ -97,14 +98,17 @@ function showWindow(): void {
   });
 }
 
-/** Running jobs are cancelled and the history saved before the process ends. */
-function stopEngineBeforeQuit(engine: Engine): void {
+/** Schedules stop, running jobs are cancelled and the history saved before the process ends. */
+function stopEngineBeforeQuit(engine: Engine, schedules: SchedulerHost): void {
   let stopped = false;
   app.on('will-quit', (event) => {
     if (stopped) return;
     event.preventDefault();
     stopped = true;
-    void engine.close().finally(() => app.quit());
+    void schedules
+      .stop()
+      .finally(() => engine.close())
+      .finally(() => app.quit());
   });
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import {
   nodeKey,
 } from '../../main/engine/cluster/cluster-config.js';
 import { clusterClientConfig } from '../../main/engine/cluster/connect.js';
+import { defaultClusterSchedules } from '../../main/engine/schedule/schedule-config.js';
 import { MemorySecretStore } from '../../main/engine/secrets/secret-store.js';
+import { JsonFileSettingsStore } from '../../main/engine/settings/settings-store.js';
 
 const minimal = {
   id: 'prod-eu',
@@ -28,7 +30,54 @@ describe('clusterConfigSchema', () => {
       sslmode: 'prefer',
     });
     expect(cluster.nodeOverrides).toEqual({});
-    expect(cluster.schedules).toEqual({ baseBackupCron: '0 3 * * *', restorePointMinutes: 15 });
+    expect(cluster.schedules).toEqual(defaultClusterSchedules());
+    expect(cluster.schedules).toEqual({
+      baseBackup: { enabled: true, cron: '0 2 * * *' },
+      restorePoints: { enabled: true, intervalMinutes: 5 },
+      retention: { enabled: true, cron: '0 4 * * *' },
+      verify: { enabled: true, cron: '0 5 * * 0' },
+      walStreaming: { enabled: true },
+    });
+  });
+
+  it('reads the placeholder schedules of old settings files as the real ones', () => {
+    const schedules = (old: unknown) => clusterConfigSchema.parse({ ...minimal, schedules: old }).schedules;
+    // Chosen values are kept; everything else gets today's defaults.
+    expect(schedules({ baseBackupCron: '30 1 * * 6', restorePointMinutes: 2 })).toEqual({
+      ...defaultClusterSchedules(),
+      baseBackup: { enabled: true, cron: '30 1 * * 6' },
+      restorePoints: { enabled: true, intervalMinutes: 2 },
+    });
+    // The placeholder wrote its own defaults into every cluster: nobody chose them.
+    expect(schedules({ baseBackupCron: '0 3 * * *', restorePointMinutes: 15 })).toEqual(defaultClusterSchedules());
+    expect(schedules({ restorePointMinutes: 1 }).restorePoints.intervalMinutes).toBe(1);
+    // A cron the old schema never checked, and croner cannot read, falls back to the default.
+    expect(schedules({ baseBackupCron: 'nightly' }).baseBackup.cron).toBe('0 2 * * *');
+    // An old value the old schema would not have accepted either is still refused.
+    expect(clusterConfigSchema.safeParse({ ...minimal, schedules: { restorePointMinutes: 0 } }).error?.issues[0]?.path).toEqual(['schedules', 'restorePoints', 'intervalMinutes']);
+  });
+
+  it('loads an old settings file whose clusters have the placeholder schedules, and writes the new shape back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tidemark-unit-'));
+    try {
+      const file = join(dir, 'settings.json');
+      await writeFile(file, JSON.stringify({ version: 1, clusters: [{ ...minimal, nodeOverrides: {}, schedules: { baseBackupCron: '15 2 * * *', restorePointMinutes: 15 } }] }));
+      const store = new JsonFileSettingsStore(file);
+      const [cluster] = (await store.get()).clusters;
+      expect(cluster?.schedules.baseBackup.cron).toBe('15 2 * * *');
+      expect(cluster?.schedules.restorePoints.intervalMinutes).toBe(5);
+      await store.update({ logging: { level: 'debug' } });
+      const written = JSON.parse(await readFile(file, 'utf8')) as { clusters: { schedules: unknown }[] };
+      expect(written.clusters[0]?.schedules).toEqual(cluster?.schedules);
+      expect((await new JsonFileSettingsStore(file).get()).clusters[0]?.schedules).toEqual(cluster?.schedules);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checks the schedules like the agent config does', () => {
+    const issues = clusterConfigSchema.safeParse({ ...minimal, schedules: { baseBackup: { cron: '0 25 * * *' }, restorePoints: { intervalMinutes: 5, every: 2 } } }).error?.issues;
+    expect(issues?.map((i) => i.path.join('.'))).toEqual(['schedules.baseBackup.cron', 'schedules.restorePoints']);
   });
 
   it('accepts per-node address overrides keyed by pg_dist_node name and port', () => {

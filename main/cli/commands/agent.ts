@@ -1,16 +1,13 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadAgentConfig } from '../../engine/agent/agent-config.js';
 import { runAgent, type AgentEngineOptions, type AgentPlugin } from '../../engine/agent/agent-runtime.js';
-import { createEngine, type Engine } from '../../engine/engine.js';
-import { createLogger } from '../../engine/log/logger.js';
-import { EnvFileSecretStore } from '../../engine/secrets/env-file-secret-store.js';
-import { JsonFileSettingsStore } from '../../engine/settings/settings-store.js';
-import { appVersion } from '../app-version.js';
+import { engineTasksPlugin } from '../../engine/agent/engine-tasks-plugin.js';
+import type { Engine } from '../../engine/engine.js';
+import { createHeadlessEngine } from '../headless-engine.js';
 import { waitForShutdownSignal } from '../shutdown-signal.js';
 
 /** The tasks and services the agent runs; each registers itself through the agent context. */
-const agentPlugins: readonly AgentPlugin[] = [];
+const agentPlugins: readonly AgentPlugin[] = [engineTasksPlugin];
 
 /** After a graceful stop the process exits even if a library left a handle open. */
 const exitGraceMs = 5_000;
@@ -32,14 +29,13 @@ export async function runAgentCommand(configFile: string, plugins: readonly Agen
   setTimeout(() => process.exit(process.exitCode ?? 0), exitGraceMs).unref();
 }
 
-/** The headless engine with the agent's folders and log level; JSON logs go to stdout too. */
+/** The headless engine with the agent's folders, settings and log level; JSON logs go to stdout too. */
 function agentEngine(options: AgentEngineOptions): Promise<Engine> {
-  return createEngine({
+  return createHeadlessEngine({
     paths: options.paths,
-    settings: new JsonFileSettingsStore(join(options.paths.config, 'settings.json')),
-    secrets: new EnvFileSecretStore(options.secretsDir),
-    logger: createLogger({ dir: options.paths.logs, level: options.logLevel, stdout: true }),
-    shell: 'web',
-    version: appVersion,
+    settings: options.settings,
+    secretsDir: options.secretsDir,
+    logLevel: options.logLevel,
+    logToStdout: true,
   });
 }

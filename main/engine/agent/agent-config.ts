@@ -1,17 +1,47 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { clusterConfigSchema } from '../cluster/cluster-config.js';
+import { clusterConfigSchema, type ClusterConfig } from '../cluster/cluster-config.js';
 import { TidemarkError } from '../errors.js';
-import { repositoryConfigSchema } from '../repository/repository-config.js';
+import { repositoryConfigSchema, type RepositoryConfig } from '../repository/repository-config.js';
 import { schedulesSchema } from '../schedule/schedule-config.js';
 import { findSecretsInConfig, secretInConfigError } from './agent-secrets.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
-/** A cluster as the agent runs it: its connection and repository, plus its schedules. */
-export const agentClusterSchema = clusterConfigSchema.extend({ schedules: schedulesSchema });
-export type AgentClusterConfig = z.infer<typeof agentClusterSchema>;
+const id = clusterConfigSchema.shape.id;
+
+/**
+ * A cluster already added to Tidemark's settings (`tidemark cluster add`, or the desktop app
+ * under the same user), named by its id. Schedules given here replace the stored ones
+ * (fields left out take their defaults, as in a declaration).
+ */
+export const agentClusterReferenceSchema = z.object({ id, schedules: schedulesSchema.unwrap().optional() }).strict();
+export type AgentClusterReference = z.infer<typeof agentClusterReferenceSchema>;
+
+/** A repository already added to Tidemark's settings (`tidemark repo init` or `repo attach`), named by its id. */
+export const agentRepositoryReferenceSchema = z.object({ id }).strict();
+export type AgentRepositoryReference = z.infer<typeof agentRepositoryReferenceSchema>;
+
+/**
+ * An entry that is either a reference (only the keys `referenceKeys` allows) or a full
+ * declaration, each checked by its own schema so every problem names its exact field.
+ */
+function declarationOrReference<D extends z.ZodType, R extends z.ZodType>(declaration: D, reference: R, referenceKeys: readonly string[]) {
+  return z.unknown().transform((value, ctx): z.output<D> | z.output<R> => {
+    const isReference = value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).every((k) => referenceKeys.includes(k));
+    const parsed = (isReference ? reference : declaration).safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.issues.push({ ...issue, input: value } as z.core.$ZodRawIssue);
+    return z.NEVER;
+  });
+}
+
+/** A cluster the agent schedules: declared in full here, or a reference to one in the settings. */
+export const agentClusterSchema = declarationOrReference(clusterConfigSchema, agentClusterReferenceSchema, ['id', 'schedules']);
+
+/** A repository the clusters write to: declared in full here, or a reference to one in the settings. */
+export const agentRepositorySchema = declarationOrReference(repositoryConfigSchema, agentRepositoryReferenceSchema, ['id']);
 
 /**
  * The agent's config file (JSON). Secrets are never in it: they come from
@@ -29,12 +59,20 @@ export const agentConfigSchema = z
     /** on SIGTERM: how long to wait for running tasks in all (keep systemd's TimeoutStopSec above it) */
     stopTimeoutSeconds: z.number().min(1).max(3600).default(60),
     clusters: z.array(agentClusterSchema).default([]),
-    repositories: z.array(repositoryConfigSchema).default([]),
+    repositories: z.array(agentRepositorySchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
     for (const problem of crossReferenceProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
-  });
+  })
+  // Declarations and references apart: a reference is resolved against the settings at start.
+  .transform(({ clusters, repositories, ...rest }) => ({
+    ...rest,
+    clusters: clusters.filter((c): c is ClusterConfig => 'coordinator' in c),
+    clusterReferences: clusters.filter((c): c is AgentClusterReference => !('coordinator' in c)),
+    repositories: repositories.filter((r): r is RepositoryConfig => 'zones' in r),
+    repositoryReferences: repositories.filter((r): r is AgentRepositoryReference => !('zones' in r)),
+  }));
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 
 /** Positions matter (they name the entry); an id a broken entry lacks is undefined. */
@@ -56,7 +94,8 @@ function crossReferenceProblems(config: CrossReferenced): { path: (string | numb
     problems.push({ path: ['clusters', index, 'id'], message: `the id "${clusterIds[index]}" is used twice; every cluster needs its own` });
   }
   config.clusters.forEach((cluster, index) => {
-    if (cluster.repositoryId !== undefined && !knownIds.includes(cluster.repositoryId)) {
+    // a reference's repository is the one the settings name
+    if ('repositoryId' in cluster && cluster.repositoryId !== undefined && !knownIds.includes(cluster.repositoryId)) {
       const known = knownIds.length > 0 ? `the repositories are: ${knownIds.map((id) => `"${id}"`).join(', ')}` : 'the "repositories" list is empty';
       problems.push({ path: ['clusters', index, 'repositoryId'], message: `no repository "${cluster.repositoryId}" in "repositories"; ${known}` });
     }

@@ -1,46 +1,50 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ClusterConfig } from '../cluster/cluster-config.js';
 import type { Engine } from '../engine.js';
-import { errorCodes, TidemarkError, type ErrorCode } from '../errors.js';
-import type { JobContext } from '../jobs/job-manager.js';
+import { TidemarkError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { defaultPaths, type AppPaths } from '../paths.js';
 import type { RepositoryConfig } from '../repository/repository-config.js';
-import { systemClock, type SchedulerClock } from '../schedule/clock.js';
-import { acquireClusterRunLock, acquireFileLock, type HeldLock } from '../schedule/run-lock.js';
+import type { SchedulerClock } from '../schedule/clock.js';
+import { acquireFileLock, type HeldLock } from '../schedule/run-lock.js';
 import { taskKindLabels, taskKinds, type TaskKind } from '../schedule/schedule-config.js';
-import { Scheduler, type RunTaskPort, type StopResult } from '../schedule/scheduler.js';
+import type { ScheduledTaskHandler } from '../schedule/scheduled-tasks.js';
+import type { StopResult } from '../schedule/scheduler.js';
 import { timingsOf } from '../schedule/task-timing.js';
-import type { AgentClusterConfig, AgentConfig, LoadedAgentConfig, logLevels } from './agent-config.js';
+import { JsonFileSettingsStore } from '../settings/settings-store.js';
+import type { SettingsStore } from '../settings/settings-store.js';
+import type { AgentConfig, LoadedAgentConfig, logLevels } from './agent-config.js';
 import { missingSecrets } from './agent-secrets.js';
+import { resolveAgentSettings } from './agent-settings.js';
+import { createTaskScheduler, listLookup } from './task-scheduler.js';
+
+export type { ScheduledTask, ScheduledTaskHandler } from '../schedule/scheduled-tasks.js';
 
 export interface AgentEngineOptions {
   paths: AppPaths;
   /** folder of the 0600 secret files (environment variables win) */
   secretsDir: string;
   logLevel: (typeof logLevels)[number];
+  /**
+   * The settings the engine must use: the settings file (`<paths.config>/settings.json`) with
+   * the config's clusters and repositories laid over it.
+   */
+  settings: SettingsStore;
 }
 
 /** Builds the engine the agent runs on; it must log JSON to stdout and to `paths.logs`. */
 export type AgentEngineFactory = (options: AgentEngineOptions) => Promise<Engine>;
-
-/** One scheduled run, as a task handler gets it. */
-export interface ScheduledTask {
-  cluster: AgentClusterConfig;
-  repository: RepositoryConfig;
-  kind: TaskKind;
-  scheduledFor: Date;
-  catchUp: boolean;
-}
-
-/** Does the work of one scheduled run inside its job; throws when it failed. */
-export type ScheduledTaskHandler = (task: ScheduledTask, job: JobContext) => Promise<unknown>;
 
 /** What a plugin (the real tasks, WAL streaming) gets to hook itself into the agent. */
 export interface AgentContext {
   readonly engine: Engine;
   readonly config: AgentConfig;
   readonly configPath: string;
+  /** the clusters the agent schedules, resolved (declared in the config or referenced from the settings) */
+  readonly clusters: readonly ClusterConfig[];
+  /** the repositories they write to */
+  readonly repositories: readonly RepositoryConfig[];
   readonly logger: Logger;
   /** aborted when the agent begins to stop */
   readonly stopping: AbortSignal;
@@ -107,11 +111,15 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentRunSummar
     ...options.stop,
   };
 
+  const settingsPath = join(paths.config, 'settings.json');
+  const resolved = await resolveAgentSettings(new JsonFileSettingsStore(settingsPath), config, settingsPath);
+  const { clusters, repositories } = resolved;
+
   await mkdir(paths.data, { recursive: true, mode: 0o700 });
   const agentLock = await acquireAgentLock(paths.data, configPath);
   let engine: Engine | undefined;
   try {
-    engine = await options.engineFactory({ paths, secretsDir, logLevel: config.logLevel });
+    engine = await options.engineFactory({ paths, secretsDir, logLevel: config.logLevel, settings: resolved.settings });
     const logger = engine.logger.child({ component: 'agent' });
     const stopping = new AbortController();
     const handlers = new Map<TaskKind, ScheduledTaskHandler>();
@@ -120,6 +128,8 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentRunSummar
       engine,
       config,
       configPath,
+      clusters,
+      repositories,
       logger,
       stopping: stopping.signal,
       registerTask: (kind, handler) => void handlers.set(kind, handler),
@@ -127,33 +137,32 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentRunSummar
     };
 
     if (minuteMs !== undefined) logger.warn({ minuteMs }, `${minuteMsEnv} is set: a restore-point interval minute lasts ${minuteMs} ms (for tests only)`);
-    for (const secret of await missingSecrets(config, engine.secrets)) {
+    for (const secret of await missingSecrets({ clusters, repositories }, engine.secrets)) {
       logger.warn({ secretName: secret.name, env: secret.env }, `no ${secret.purpose} is set: give it as ${secret.env} or the 0600 file ${join(secretsDir, secret.name)}`);
     }
     for (const plugin of options.plugins ?? []) await plugin(context);
-    const kinds = taskKinds.filter((k) => handlers.has(k));
-    const enabled = new Set(config.clusters.flatMap((c) => timingsOf(c.schedules).map((t) => t.kind)));
+    const enabled = new Set(clusters.flatMap((c) => timingsOf(c.schedules).map((t) => t.kind)));
     const unavailable = taskKinds.filter((k) => enabled.has(k) && !handlers.has(k));
     if (unavailable.length > 0) {
       logger.warn({ kinds: unavailable }, `no task is available for ${unavailable.map((k) => taskKindLabels[k]).join(', ')} in this build: those schedules are not run`);
     }
 
-    const scheduler = new Scheduler({
-      clock: options.clock ?? systemClock,
-      statePath: join(paths.data, 'schedule-state.json'),
-      runTask: jobRunner(engine, config, handlers, logger),
-      acquireLock: (clusterId, purpose) => acquireClusterRunLock({ dataDir: paths.data, clusterId, purpose, logger }),
-      logger: engine.logger.child({ component: 'scheduler' }),
-      kinds,
+    const scheduler = createTaskScheduler({
+      engine,
+      dataDir: paths.data,
+      handlers,
+      lookup: listLookup(clusters, repositories),
+      logger,
+      ...(options.clock ? { clock: options.clock } : {}),
       ...(minuteMs === undefined ? {} : { minuteMs }),
     });
-    await scheduler.start(config.clusters.map((c) => ({ id: c.id, schedules: c.schedules })));
+    await scheduler.start(clusters.map((c) => ({ id: c.id, schedules: c.schedules })));
     logger.info(
       {
         version: engine.version,
         config: configPath,
         dataDir: paths.data,
-        clusters: config.clusters.map((c) => c.id),
+        clusters: clusters.map((c) => c.id),
         next: scheduler.status().map((s) => ({ clusterId: s.clusterId, kind: s.kind, at: s.nextAt, state: s.state })),
       },
       'agent started',
@@ -191,41 +200,6 @@ export function acquireAgentLock(dataDir: string, configPath: string): Promise<H
         { details: { holder: { pid: h.pid, hostname: h.hostname, startedAt: h.startedAt } } },
       ),
   });
-}
-
-/** Runs each scheduled task as a job, so it has progress, cancellation and a history entry. */
-export function jobRunner(engine: Engine, config: AgentConfig, handlers: Map<TaskKind, ScheduledTaskHandler>, logger: Logger): RunTaskPort {
-  return async (clusterId, kind, scheduledFor, { signal, catchUp }) => {
-    const handler = handlers.get(kind);
-    const cluster = config.clusters.find((c) => c.id === clusterId);
-    const repository = config.repositories.find((r) => r.id === cluster?.repositoryId);
-    if (!handler || !cluster || !repository) throw new TidemarkError('internal', `No ${taskKindLabels[kind]} task for cluster ${clusterId}.`);
-    const job = engine.jobs.start(
-      { kind: `schedule.${kind}`, title: `Scheduled ${taskKindLabels[kind]} of ${cluster.name}${catchUp ? ' (catch-up)' : ''}`, subject: clusterId },
-      async (ctx) => {
-        try {
-          return await handler({ cluster, repository, kind, scheduledFor, catchUp }, ctx);
-        } catch (err) {
-          // The job keeps only a user-safe summary of unknown errors: keep the details here.
-          if (!(err instanceof TidemarkError) && !ctx.signal.aborted) logger.error({ err, clusterId, kind }, `${taskKindLabels[kind]} task error`);
-          throw err;
-        }
-      },
-    );
-    const cancel = () => engine.jobs.cancel(job.id);
-    signal.addEventListener('abort', cancel, { once: true });
-    try {
-      const ended = await engine.jobs.wait(job.id);
-      if (ended.state === 'succeeded') return;
-      const code: ErrorCode = (errorCodes as readonly string[]).includes(ended.error?.code ?? '') ? (ended.error?.code as ErrorCode) : 'internal';
-      if (ended.state === 'cancelled') {
-        throw signal.aborted && signal.reason instanceof TidemarkError ? signal.reason : new TidemarkError('cancelled', ended.error?.message ?? 'Cancelled.', { retryable: true });
-      }
-      throw new TidemarkError(code, ended.error?.message ?? `The ${taskKindLabels[kind]} job ended as ${ended.state}.`, { retryable: ended.error?.retryable ?? false });
-    } finally {
-      signal.removeEventListener('abort', cancel);
-    }
-  };
 }
 
 async function runHook(name: string, hook: (signal: AbortSignal) => Promise<void>, timeoutMs: number, logger: Logger): Promise<void> {

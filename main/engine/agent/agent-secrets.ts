@@ -1,9 +1,9 @@
-import { clusterSecretName } from '../cluster/cluster-config.js';
+import { clusterSecretName, type ClusterConfig } from '../cluster/cluster-config.js';
 import { TidemarkError } from '../errors.js';
+import type { RepositoryConfig } from '../repository/repository-config.js';
 import { zoneSecretName } from '../repository/zones/zone-factory.js';
 import { secretEnvName } from '../secrets/env-file-secret-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
-import type { AgentConfig } from './agent-config.js';
 
 /** A key in the config file whose name says it holds a secret. */
 export interface SecretInConfig {
@@ -54,8 +54,14 @@ export function secretInConfigError(file: string, found: readonly SecretInConfig
   });
 }
 
+/** The clusters and repositories whose secrets the agent needs. */
+export interface SecretsNeededBy {
+  clusters: readonly ClusterConfig[];
+  repositories: readonly RepositoryConfig[];
+}
+
 /** Each secret the configured clusters and repositories need. */
-export function requiredSecrets(config: AgentConfig): { name: string; purpose: string }[] {
+export function requiredSecrets(config: SecretsNeededBy): { name: string; purpose: string }[] {
   const needed: { name: string; purpose: string }[] = [];
   for (const cluster of config.clusters) {
     needed.push({ name: clusterSecretName(cluster.id, 'password'), purpose: `password of ${cluster.coordinator.user} on cluster ${cluster.id} (not needed with certificate or trust authentication)` });
@@ -76,7 +82,7 @@ export function requiredSecrets(config: AgentConfig): { name: string; purpose: s
  * The required secrets the store does not have (a warning: some are optional), and throws
  * the store's own error for a secret file other users can read.
  */
-export async function missingSecrets(config: AgentConfig, store: SecretStore): Promise<{ name: string; env: string; purpose: string }[]> {
+export async function missingSecrets(config: SecretsNeededBy, store: SecretStore): Promise<{ name: string; env: string; purpose: string }[]> {
   const missing: { name: string; env: string; purpose: string }[] = [];
   for (const { name, purpose } of requiredSecrets(config)) {
     if (await store.has(name)) continue;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { sslModes } from '../net/ssl-modes.js';
+import { cronProblem, schedulesSchema } from '../schedule/schedule-config.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 const host = z
@@ -37,23 +38,32 @@ export const coordinatorConnectionSchema = z
   });
 export type CoordinatorConnection = z.infer<typeof coordinatorConnectionSchema>;
 
-const defaultSchedules = { baseBackupCron: '0 3 * * *', restorePointMinutes: 15 };
+/**
+ * The first settings files held a placeholder `{baseBackupCron, restorePointMinutes}`; it is
+ * read as the real schedules. The placeholder wrote its own defaults (03:00, 15 minutes)
+ * into every cluster, so those values were never chosen by anyone and become today's
+ * defaults; other values are kept. A cron croner cannot read falls back to the default.
+ */
+export function migrateLegacySchedules(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  if (!keys.some((k) => k === 'baseBackupCron' || k === 'restorePointMinutes')) return value;
+  if (!keys.every((k) => k === 'baseBackupCron' || k === 'restorePointMinutes')) return value;
+  const { baseBackupCron, restorePointMinutes } = value as { baseBackupCron?: unknown; restorePointMinutes?: unknown };
+  const migrated: { baseBackup?: { cron: string }; restorePoints?: { intervalMinutes: unknown } } = {};
+  if (typeof baseBackupCron === 'string' && baseBackupCron.trim() !== legacyPlaceholder.baseBackupCron && cronProblem(baseBackupCron.trim()) === null) {
+    migrated.baseBackup = { cron: baseBackupCron.trim() };
+  }
+  if (restorePointMinutes !== undefined && restorePointMinutes !== legacyPlaceholder.restorePointMinutes) {
+    migrated.restorePoints = { intervalMinutes: restorePointMinutes };
+  }
+  return migrated;
+}
 
-/** Placeholder for the scheduler: when base backups and restore points are taken. */
-export const clusterSchedulesSchema = z
-  .object({
-    /** cron expression (workstation time zone) for the daily base backups */
-    baseBackupCron: z.string().min(1).default(defaultSchedules.baseBackupCron),
-    /** minutes between scheduled `citus_create_restore_point` calls */
-    restorePointMinutes: z
-      .number()
-      .int()
-      .min(1)
-      .max(1440)
-      .default(defaultSchedules.restorePointMinutes),
-  })
-  .strict()
-  .default(defaultSchedules);
+const legacyPlaceholder = { baseBackupCron: '0 3 * * *', restorePointMinutes: 15 };
+
+/** A cluster's schedules (`schedule-config.ts`), reading the placeholder of old settings files too. */
+export const clusterSchedulesSchema = z.preprocess(migrateLegacySchedules, schedulesSchema);
 
 /**
  * A Citus cluster Tidemark backs up. The password (and a client key's passphrase) are not
