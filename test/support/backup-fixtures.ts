@@ -127,14 +127,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
 }
 
-/** Decrypts the node's stored WAL segments (complete ones) into `dir`, named as in pg_wal. */
+/** Decrypts the node's stored complete WAL segments and history files into `dir`, named as in pg_wal. */
 export async function exportWal(
   repository: Repository,
   catalog: Catalog,
   clusterId: string,
   nodeId: string,
   dir: string,
-  options: { partials?: boolean; segmentSize?: number } = {},
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const node = catalog.node(clusterId, nodeId);
@@ -149,17 +148,6 @@ export async function exportWal(
     const name = key.slice(key.lastIndexOf('/') + 1);
     await writeFile(join(dir, name), await repository.readObject(key));
     written.push(name);
-  }
-  if (options.partials) {
-    for (const name of Object.keys(node.walPartials)) {
-      if (node.walSegments.includes(name)) continue;
-      const prefix = await repository.readObject(layout.walPartial(clusterId, nodeId, name));
-      // as PostgreSQL reads a partial: zero-padded to the segment size
-      const padded = Buffer.alloc(options.segmentSize ?? 16 * 1024 * 1024);
-      prefix.copy(padded);
-      await writeFile(join(dir, name), padded);
-      written.push(name);
-    }
   }
   return written;
 }

@@ -16,7 +16,10 @@ import { tempDir } from '../support/temp-dir.js';
 const segmentSize = 1024 * 1024;
 const scrypt = { N: 2 ** 10, r: 8, p: 1 };
 
-/** A memory zone whose puts can be held back or made to fail, and that counts puts in flight. */
+/**
+ * A memory zone whose WAL puts take the whole body, then can be held back (as a slow fsync
+ * would) or fail; it counts puts in flight.
+ */
 class GatedZone extends MemoryZone {
   inFlight = 0;
   maxInFlight = 0;
@@ -38,9 +41,12 @@ class GatedZone extends MemoryZone {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (!key.includes('/wal/')) return await super.put(key, body, options);
+      const parts: Buffer[] = [];
+      if (Buffer.isBuffer(body)) parts.push(body);
+      else for await (const part of body) parts.push(Buffer.from(part as Buffer));
       await this.gate;
       if (this.failing) throw this.failing;
-      return await super.put(key, body, options);
+      return await super.put(key, Buffer.concat(parts), options);
     } finally {
       this.inFlight -= 1;
     }
@@ -113,25 +119,44 @@ describe('WAL segment store and resume point', () => {
     store.close();
   });
 
-  it('keeps one upload in flight: a completed segment waits (and the stream with it) while another uploads', async () => {
+  it('uploads a segment as it arrives; the stream waits rather than have two segments finishing at once', async () => {
     const store = new WalSegmentStore({ objects, segmentSize, flushIntervalMs: 60_000 });
     store.begin(1, 0n);
-    zone.hold();
-    expect(store.push(0n, wal(0n, segmentSize))).toBeUndefined(); // segment 0 starts uploading
+    zone.hold(); // uploads take their bytes but do not finish
+    await store.push(0n, wal(0n, segmentSize)); // segment 0 went out as it arrived; now it is finishing
+    expect(store.storedLsn).toBe(0n);
     const second = store.push(BigInt(segmentSize), wal(BigInt(segmentSize), segmentSize));
-    expect(second).toBeInstanceOf(Promise); // segment 1 must wait: the stream pauses
+    expect(second).toBeInstanceOf(Promise); // segment 1 is complete too: the stream pauses
     let resumed = false;
     void second!.then(() => (resumed = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(resumed).toBe(false);
     expect(store.storedLsn).toBe(0n);
+    expect(zone.inFlight).toBe(2);
     zone.release();
     await second;
     await store.drain();
-    expect(zone.maxInFlight).toBe(1);
+    expect(zone.maxInFlight).toBe(2);
     expect(store.storedLsn).toBe(BigInt(2 * segmentSize));
     expect(catalog.node('c', 'n1')!.walSegments).toEqual([name(0n), name(1n)]);
+    for (const n of [0n, 1n]) {
+      const start = segmentStartLsn(n, segmentSize);
+      expect((await repository.readObject(layout.walSegment('c', 'n1', name(n)))).equals(wal(start, segmentSize))).toBe(true);
+    }
     store.close();
+  });
+
+  it('an incomplete segment never becomes a segment object: its WAL stays a partial', async () => {
+    const store = new WalSegmentStore({ objects, segmentSize, flushIntervalMs: 60_000 });
+    store.begin(1, 0n);
+    store.push(0n, wal(0n, 1000));
+    await store.flush();
+    await store.drain();
+    store.close();
+    expect(catalog.node('c', 'n1')!.walSegments).toEqual([]);
+    expect(await zone.stat(layout.walSegment('c', 'n1', name(0n)))).toBeNull();
+    expect((await repository.readObject(layout.walPartial('c', 'n1', name(0n)))).equals(wal(0n, 1000))).toBe(true);
+    expect(store.error).toBeNull();
   });
 
   it('stops at the first failed upload: nothing after it counts as stored', async () => {

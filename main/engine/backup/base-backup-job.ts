@@ -119,7 +119,6 @@ export async function backupNode(ctx: NodeBackupContext, options: NodeBackupOpti
         // the repository authenticates every chunk (AES-GCM): the manifest's checksums only
         // have to catch a bad extraction, and SHA-256 would slow the server's single backup thread
         manifestChecksums: 'CRC32C',
-        maxQueuedBytes: 1024 * 1024,
         ...(options.maxRateKbPerSec === undefined ? {} : { maxRateKbPerSec: options.maxRateKbPerSec }),
         ...(signal ? { signal } : {}),
       },

@@ -50,12 +50,3 @@ export async function readSlotBacklog(client: pg.Client, slot: string): Promise<
   if (text === null || text === undefined) return null;
   return BigInt(text.replace(/\..*$/, ''));
 }
-
-/** The restart position of `slot` as the server sees it (for a gap's end); null when unknown. */
-export async function readSlotRestartLsn(client: pg.Client, slot: string): Promise<string | null> {
-  const { rows } = await client.query<{ lsn: string | null }>(
-    'SELECT restart_lsn::text AS lsn FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
-    [slot],
-  );
-  return rows[0]?.lsn ?? null;
-}

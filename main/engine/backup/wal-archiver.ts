@@ -97,7 +97,8 @@ export class WalArchiver {
   /** timeline → the stored end of a timeline the stream has left */
   private readonly endedTimelines = new Map<number, bigint>();
   private readonly waiters = new Set<() => void>();
-  private urgentWaiters = 0;
+  /** positions waitUntilStored callers wait for (with their timeline) */
+  private readonly storeTargets = new Set<{ lsn: bigint; timeline: number }>();
 
   constructor(private readonly options: WalArchiverOptions) {
     this.endpoint = options.endpoint;
@@ -179,14 +180,23 @@ export class WalArchiver {
    * stored at every chance rather than every flush interval.
    */
   async waitUntilStored(lsn: bigint, timeline: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    this.urgentWaiters += 1;
-    this.store?.setUrgent(true);
+    const target = { lsn, timeline };
+    this.storeTargets.add(target);
+    this.updateUrgency();
     try {
       await this.waitFor(() => this.isStored(lsn, timeline), `store its WAL up to ${formatLsn(lsn)} on timeline ${timeline}`, options);
     } finally {
-      this.urgentWaiters -= 1;
-      if (this.urgentWaiters === 0) this.store?.setUrgent(false);
+      this.storeTargets.delete(target);
+      this.updateUrgency();
     }
+  }
+
+  /** The store flushes its partial early for the nearest position someone waits for on its timeline. */
+  private updateUrgency(): void {
+    const store = this.store;
+    if (!store) return;
+    const waiting = [...this.storeTargets].filter((t) => t.timeline === store.timeline && !this.isStored(t.lsn, t.timeline)).map((t) => t.lsn);
+    store.setUrgent(waiting.length === 0 ? null : waiting.reduce((a, b) => (b < a ? b : a)));
   }
 
   private isStored(lsn: bigint, timeline: number): boolean {
@@ -347,7 +357,6 @@ export class WalArchiver {
         },
       });
       this.store = store;
-      if (this.urgentWaiters > 0) store.setUrgent(true);
 
       let position = resume
         ? { timeline: resume.timeline, startLsn: resume.startLsn, partialBytes: resume.partialBytes }
@@ -360,6 +369,7 @@ export class WalArchiver {
 
       while (!this.stopping) {
         store.begin(position.timeline, position.startLsn, position.partialBytes);
+        this.updateUrgency();
         this.setState('streaming');
         onStreaming();
         let end: WalStreamEnd;
@@ -369,7 +379,8 @@ export class WalArchiver {
           if (this.stopping && isCancelled(err)) return;
           if (this.sessionFailure) throw this.sessionFailure;
           if (!isWalRemoved(err)) throw this.slotConflict(err, sql);
-          await store.flush().catch(() => undefined);
+          // what arrived before the server gave up is kept: the gap starts after it
+          await store.flush();
           await conn.close();
           conn = await ReplicationConnection.open(replicationConfig(endpoint, this.applicationName, connectTimeoutMs));
           position = await this.recordGap(conn, store, segmentSize, identity.timeline, err);
@@ -507,6 +518,7 @@ export class WalArchiver {
     }
     this.options.onEvent?.({ type: 'wal.stored', clusterId: this.endpoint.clusterId, nodeId: this.endpoint.nodeId, stored });
     this.notifyWaiters();
+    this.updateUrgency();
   }
 
   private warn(message: string): void {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Catalog } from '../catalog/catalog.js';
 import { layout } from '../catalog/layout.js';
 import type { Repository } from '../repository/repository.js';
@@ -16,19 +17,30 @@ export class NodeWalObjects {
     readonly nodeId: string,
   ) {}
 
-  /** A complete segment; then the partial of that segment, if any, is removed. */
-  async putSegment(name: string, bytes: Buffer, signal?: AbortSignal): Promise<ZonePutResult> {
-    const result = await this.repository.putObject(layout.walSegment(this.clusterId, this.nodeId, name), bytes, signal ? { signal } : {});
-    const hadPartial = this.catalog.node(this.clusterId, this.nodeId)?.walPartials[name] !== undefined;
-    this.catalog.noteWalSegment(this.clusterId, this.nodeId, name);
-    if (hadPartial) await this.deletePartial(name);
+  /** A complete segment, then noted (see `segmentStored`). */
+  async putSegment(name: string, source: Buffer | Readable): Promise<ZonePutResult> {
+    const result = await this.uploadSegment(name, source);
+    await this.segmentStored(name);
     return result;
   }
 
-  /** The segment being filled: the prefix received so far, replacing the previous one. */
-  async putPartial(name: string, prefix: Buffer, signal?: AbortSignal): Promise<ZonePutResult> {
-    const result = await this.repository.putObject(layout.walPartial(this.clusterId, this.nodeId, name), prefix, signal ? { signal } : {});
-    this.catalog.noteWalPartial(this.clusterId, this.nodeId, name, prefix.length);
+  /** Writes a segment's object (a stream ends with its last byte); nothing is noted yet. */
+  uploadSegment(name: string, source: Buffer | Readable): Promise<ZonePutResult> {
+    return this.repository.putObject(layout.walSegment(this.clusterId, this.nodeId, name), source);
+  }
+
+  /** The segment's object is stored: it goes into the catalog, and its partial, if any, goes away. */
+  async segmentStored(name: string): Promise<void> {
+    const hadPartial = this.catalog.node(this.clusterId, this.nodeId)?.walPartials[name] !== undefined;
+    this.catalog.noteWalSegment(this.clusterId, this.nodeId, name);
+    if (hadPartial) await this.deletePartial(name);
+  }
+
+  /** The segment being filled: the prefix received so far (`length` bytes in `pieces`), replacing the previous one. */
+  async putPartial(name: string, pieces: Buffer | readonly Buffer[], length = Buffer.isBuffer(pieces) ? pieces.length : sumLengths(pieces)): Promise<ZonePutResult> {
+    const source = Buffer.isBuffer(pieces) ? pieces : Readable.from(pieces, { objectMode: false });
+    const result = await this.repository.putObject(layout.walPartial(this.clusterId, this.nodeId, name), source);
+    this.catalog.noteWalPartial(this.clusterId, this.nodeId, name, length);
     return result;
   }
 
@@ -46,4 +58,8 @@ export class NodeWalObjects {
   private async deletePartial(name: string): Promise<void> {
     await this.repository.zones.delete(layout.walPartial(this.clusterId, this.nodeId, name)).catch(() => undefined);
   }
+}
+
+function sumLengths(pieces: readonly Buffer[]): number {
+  return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }

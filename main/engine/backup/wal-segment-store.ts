@@ -1,5 +1,6 @@
+import { PassThrough } from 'node:stream';
 import { TidemarkError } from '../errors.js';
-import { isSegmentStart } from '../replication/lsn.js';
+import { isSegmentStart, segmentNumberOf, segmentStartLsn } from '../replication/lsn.js';
 import { WalSegmenter } from '../replication/wal-segmenter.js';
 import type { ZonePutResult } from '../repository/zones/zone-set.js';
 import type { NodeWalObjects } from './wal-objects.js';
@@ -24,45 +25,67 @@ export interface WalStoredEvent {
   result: ZonePutResult;
 }
 
+/** A segment's upload, fed as its WAL arrives. */
+interface SegmentUpload {
+  segmentNumber: bigint;
+  name: string;
+  input: PassThrough;
+  /** settles once stored and noted (or failed, which is recorded as the store's failure) */
+  done: Promise<void>;
+  settled: boolean;
+  /** given up on purpose (the timeline ended or the store stops before the segment is complete) */
+  abandoned: boolean;
+}
+
+/** bytes the upload of the growing segment may hold before the stream waits */
+const uploadBufferBytes = 1024 * 1024;
+
 /**
  * Turns a node's WAL stream into repository objects: complete segments, plus the segment being
  * filled as a partial object, stored at least every `flushIntervalMs` while it grows.
  *
- * Memory stays bounded: the segment being filled plus ONE upload in flight. Uploads run one at
- * a time and in order (a segment's partial can never land after the segment itself); `push`
- * returns a promise, which pauses the stream, only when a completed segment must wait for the
- * upload before it.
+ * Each segment's upload starts with its first byte and is fed as WAL arrives, so encryption and
+ * writing keep pace with the stream and a completed segment only has to be finished (e.g.
+ * fsynced). The pieces of the segment being filled are kept, uncopied, for its partials. Memory
+ * stays bounded: that segment plus the uploads' own buffers; `push` returns a promise, which
+ * pauses the stream, when the upload falls behind or when a completed segment would otherwise
+ * finish while the one before still does.
  *
- * `storedLsn` is the position after the last byte in the repository (≥ minZones zones): the
- * only position the archiver may report to the server as flushed.
+ * `storedLsn` is the position after the last byte in the repository (≥ minZones zones) with
+ * nothing missing before it: the only position the archiver may report to the server as flushed.
+ * A segment's partial never lands after the segment itself.
  */
 export class WalSegmentStore {
   readonly segmentSize: number;
   private readonly objects: NodeWalObjects;
   private readonly flushIntervalMs: number;
   private segmenter: WalSegmenter | undefined;
-  private buffer: Buffer;
+  /** the WAL of the segment being filled, as received (pieces are never changed: no copy needed) */
+  private pieces: Buffer[] = [];
   private filled = 0;
-  /** plaintext bytes of the current segment already stored as its partial */
-  private partialStored = 0;
-  private stored = 0n;
-  /** uploads run one after the other on this chain */
-  private chain: Promise<void> = Promise.resolve();
-  /** uploads queued or running */
-  private pending = 0;
+  /** the upload of the segment being filled, opened at its first byte */
+  private streaming: SegmentUpload | null = null;
+  /** the upload of the segment completed last, until it is stored */
+  private finishing: SegmentUpload | null = null;
+  /** the partial upload in flight, at most one */
+  private partial: { segmentNumber: bigint; done: Promise<void> } | null = null;
+  /** the end of the stored complete segments, without holes */
+  private completedEnd = 0n;
+  /** segment number → plaintext bytes of its stored partial (only segments not stored complete) */
+  private readonly partialBytes = new Map<bigint, number>();
+  /** segments stored complete while one before them was not yet: they count once it is */
+  private readonly storedAhead = new Set<bigint>();
   private failure: Error | null = null;
   private timer: NodeJS.Timeout | undefined;
   private nextPartialDue = 0;
-  /** someone waits for the WAL (waitUntilStored): store the partial at every chance */
-  private urgent = false;
+  /** someone waits for the WAL up to here (waitUntilStored): once it has arrived, store the partial at once */
+  private urgentTarget: bigint | null = null;
   private lastStoredAt: Date | null = null;
-  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly options: WalSegmentStoreOptions) {
     this.objects = options.objects;
     this.segmentSize = options.segmentSize;
     this.flushIntervalMs = options.flushIntervalMs ?? 10_000;
-    this.buffer = Buffer.allocUnsafe(0);
   }
 
   get timeline(): number | null {
@@ -74,9 +97,10 @@ export class WalSegmentStore {
     return this.segmenter?.position ?? 0n;
   }
 
-  /** The position after the last byte stored in the repository on the current timeline. */
+  /** The position after the last byte stored in the repository on the current timeline, with no hole before it. */
   get storedLsn(): bigint {
-    return this.stored;
+    const segment = segmentNumberOf(this.completedEnd, this.segmentSize);
+    return this.completedEnd + BigInt(this.partialBytes.get(segment) ?? 0);
   }
 
   get storedAt(): Date | null {
@@ -97,14 +121,17 @@ export class WalSegmentStore {
     if (!isSegmentStart(startLsn, this.segmentSize)) {
       throw new TidemarkError('internal', 'The WAL store must begin at a segment boundary.');
     }
-    if (this.pending > 0 || this.filled > this.partialStored) {
+    if ((this.finishing && !this.finishing.settled) || this.partial || this.filled > this.currentPartialBytes()) {
       throw new TidemarkError('internal', 'The WAL store began a timeline before the previous one was stored.');
     }
+    this.abandonStreaming();
     this.segmenter = new WalSegmenter({ segmentSize: this.segmentSize, timeline, startLsn });
-    this.buffer = this.nextBuffer();
+    this.pieces = [];
     this.filled = 0;
-    this.partialStored = alreadyStored;
-    this.stored = startLsn + BigInt(alreadyStored);
+    this.completedEnd = startLsn;
+    this.partialBytes.clear();
+    this.storedAhead.clear();
+    if (alreadyStored > 0) this.partialBytes.set(segmentNumberOf(startLsn, this.segmentSize), alreadyStored);
     this.failure = null;
     this.nextPartialDue = Date.now() + this.flushIntervalMs;
     if (!this.timer) {
@@ -114,135 +141,185 @@ export class WalSegmentStore {
   }
 
   /**
-   * Takes the next piece of WAL (it must follow the last one). Returns a promise (the stream
-   * pauses) only when a completed segment has to wait for the upload in flight.
+   * Takes the next piece of WAL (it must follow the last one; it belongs to the store now).
+   * Returns a promise, and the stream pauses, while the upload cannot take more.
    */
   push = (walStart: bigint, bytes: Buffer): Promise<void> | undefined => {
     if (this.failure) throw this.failure;
     const segmenter = this.requireSegmenter();
-    let wait: Promise<void> | undefined;
+    const waits: Promise<void>[] = [];
     for (const slice of segmenter.push(walStart, bytes)) {
-      slice.bytes.copy(this.buffer, slice.offset);
+      this.pieces.push(slice.bytes);
       this.filled = slice.offset + slice.bytes.length;
+      const upload = this.streaming ?? this.openUpload(slice.segmentNumber, slice.fileName, segmenter);
+      // an upload that failed stops reading: its settling ends the wait (the failure then stops the stream)
+      if (!upload.input.write(slice.bytes)) waits.push(Promise.race([writable(upload.input), upload.done]));
       if (!slice.completesSegment) continue;
-      const full = this.buffer;
-      const name = slice.fileName;
-      const end = slice.segmentStartLsn + BigInt(this.segmentSize);
-      // another buffer: the full one stays untouched until its upload is done
-      this.buffer = this.nextBuffer();
+      upload.input.end();
+      this.streaming = null;
+      // partial uploads still in flight keep their own list of these pieces
+      this.pieces = [];
       this.filled = 0;
-      this.partialStored = 0;
-      const previous = this.chain;
-      const busy = this.pending > 0;
-      void this.schedule(() => this.storeSegment(segmenter, name, full, end));
-      // one upload in flight at most: while one runs, this segment waits and so does the stream
-      if (busy) wait = previous;
+      // two segments finishing at once would be one too many: the stream waits for the older
+      const previous = this.finishing;
+      this.finishing = upload;
+      if (previous && !previous.settled) waits.push(previous.done);
     }
-    if (this.urgent) this.flushPartialIfIdle();
-    return wait;
+    this.flushIfUrgent();
+    if (waits.length === 0) return undefined;
+    return Promise.all(waits).then(() => undefined);
   };
 
-  /** Stores the partial now if it grew (after the uploads queued before), and waits for it. */
+  /** Stores the partial now if it grew, and waits for it and for the segment finishing before it. */
   async flush(): Promise<void> {
-    await this.chain;
+    if (this.partial) await this.partial.done;
     if (this.failure) throw this.failure;
-    if (this.filled > this.partialStored) await this.schedule(this.partialUpload());
+    if (this.segmenter && this.filled > this.currentPartialBytes()) await this.startPartial();
+    if (this.finishing) await this.finishing.done;
     if (this.failure) throw this.failure;
   }
 
-  /** While urgent, the partial is stored whenever the queue is free (a base backup waits for WAL). */
-  setUrgent(urgent: boolean): void {
-    this.urgent = urgent;
-    if (urgent) this.flushPartialIfIdle();
+  /**
+   * Someone waits for the WAL up to `target` (a base backup's end): as soon as it has arrived,
+   * the partial is stored rather than at the next interval. Null when nobody waits.
+   */
+  setUrgent(target: bigint | null): void {
+    this.urgentTarget = target;
+    this.flushIfUrgent();
   }
 
-  /** Waits for every queued upload (errors are kept in `error`). */
+  /**
+   * Waits for the uploads that can finish: the partial and the segment finishing. The growing
+   * segment's upload is given up (its WAL is stored as the partial by `flush`).
+   */
   async drain(): Promise<void> {
-    await this.chain;
-  }
-
-  /** Calls `listener` after every stored object; returns the unsubscribe function. */
-  onProgress(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.abandonStreaming();
+    if (this.partial) await this.partial.done;
+    if (this.finishing) await this.finishing.done;
   }
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.abandonStreaming();
   }
 
   private tick(): void {
-    if (this.urgent || Date.now() >= this.nextPartialDue) this.flushPartialIfIdle();
+    if (Date.now() >= this.nextPartialDue) this.flushPartialIfIdle();
+    else this.flushIfUrgent();
   }
 
-  /** Partials go only on an idle queue, so the stored WAL always grows without holes. */
+  /** Complete segments are stored anyway: the partial matters only once the target arrived within it. */
+  private flushIfUrgent(): void {
+    const target = this.urgentTarget;
+    if (target !== null && this.receivedLsn >= target && this.storedLsn < target) this.flushPartialIfIdle();
+  }
+
   private flushPartialIfIdle(): void {
-    if (this.pending === 0 && !this.failure && this.segmenter && this.filled > this.partialStored) {
-      void this.schedule(this.partialUpload());
-    }
+    if (!this.partial && !this.failure && this.segmenter && this.filled > this.currentPartialBytes()) void this.startPartial();
   }
 
-  private schedule(upload: () => Promise<void>): Promise<void> {
-    this.pending += 1;
-    const run = this.chain.then(async () => {
-      if (this.failure) return;
-      try {
-        await upload();
-      } catch (err) {
-        if (!this.failure) {
-          this.failure = err instanceof Error ? err : new Error(String(err));
-          this.options.onError?.(this.failure);
+  private currentPartialBytes(): number {
+    const partial = this.segmenter?.partial;
+    return partial ? (this.partialBytes.get(partial.segmentNumber) ?? 0) : 0;
+  }
+
+  private openUpload(segmentNumber: bigint, name: string, segmenter: WalSegmenter): SegmentUpload {
+    const input = new PassThrough({ highWaterMark: uploadBufferBytes });
+    const upload: SegmentUpload = { segmentNumber, name, input, done: Promise.resolve(), settled: false, abandoned: false };
+    upload.done = this.objects
+      .uploadSegment(name, input)
+      .then(async (result) => {
+        // a partial of this segment still in flight must land before the segment is noted
+        if (this.partial?.segmentNumber === segmentNumber) await this.partial.done;
+        await this.objects.segmentStored(name);
+        if (segmenter !== this.segmenter) return;
+        this.partialBytes.delete(segmentNumber);
+        this.storedAhead.add(segmentNumber);
+        // the stored end grows only over segments with none missing before them
+        for (let next = segmentNumberOf(this.completedEnd, this.segmentSize); this.storedAhead.delete(next); next += 1n) {
+          this.completedEnd = segmentStartLsn(next + 1n, this.segmentSize);
         }
-      }
-    });
-    this.chain = run.finally(() => {
-      this.pending -= 1;
-      if (this.urgent) this.flushPartialIfIdle();
-    });
-    return this.chain;
+        this.notify(result, 'segment', name, segmenter.timeline);
+      })
+      .catch((err: unknown) => {
+        if (!upload.abandoned) this.fail(err);
+      })
+      .finally(() => {
+        upload.settled = true;
+        this.flushIfUrgent();
+      });
+    this.streaming = upload;
+    return upload;
   }
 
-  /**
-   * A new segment buffer: allocUnsafe touches no pages, so memory grows only as WAL arrives. (A
-   * reused spare would keep a second, fully touched segment resident all the time.)
-   */
-  private nextBuffer(): Buffer {
-    return Buffer.allocUnsafe(this.segmentSize);
+  /** The segment being filled will not complete here: its upload must not become an object. */
+  private abandonStreaming(): void {
+    const upload = this.streaming;
+    if (!upload) return;
+    this.streaming = null;
+    upload.abandoned = true;
+    upload.input.destroy(abandonedError);
   }
 
-  private async storeSegment(segmenter: WalSegmenter, name: string, full: Buffer, end: bigint): Promise<void> {
-    const result = await this.objects.putSegment(name, full);
-    if (segmenter === this.segmenter && end > this.stored) this.stored = end;
-    this.notify(result, 'segment', name, segmenter.timeline);
-  }
-
-  /** The upload of the partial as it is NOW: [0, filled) of this buffer never changes again. */
-  private partialUpload(): () => Promise<void> {
+  /** The partial as it is NOW: the pieces received so far, which never change. */
+  private startPartial(): Promise<void> {
     const segmenter = this.requireSegmenter();
     const partial = segmenter.partial;
-    const buffer = this.buffer;
+    const pieces = [...this.pieces];
     const length = this.filled;
-    return async () => {
-      if (!partial || length === 0) return;
-      const result = await this.objects.putPartial(partial.fileName, buffer.subarray(0, length));
-      const current = segmenter === this.segmenter && segmenter.partial?.segmentNumber === partial.segmentNumber;
-      if (current) this.partialStored = Math.max(this.partialStored, length);
-      const end = partial.segmentStartLsn + BigInt(length);
-      if (segmenter === this.segmenter && end > this.stored) this.stored = end;
-      this.nextPartialDue = Date.now() + this.flushIntervalMs;
-      this.notify(result, 'partial', partial.fileName, segmenter.timeline);
-    };
+    if (!partial || length === 0) return Promise.resolve();
+    const done = this.objects
+      .putPartial(partial.fileName, pieces, length)
+      .then((result) => {
+        if (segmenter !== this.segmenter || this.failure) return;
+        const stored = this.partialBytes.get(partial.segmentNumber) ?? 0;
+        // the segment may have been stored complete meanwhile: then its partial no longer counts
+        if (segmentStartLsn(partial.segmentNumber, this.segmentSize) >= this.completedEnd && length > stored) {
+          this.partialBytes.set(partial.segmentNumber, length);
+        }
+        this.nextPartialDue = Date.now() + this.flushIntervalMs;
+        this.notify(result, 'partial', partial.fileName, segmenter.timeline);
+      })
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => {
+        if (this.partial?.done === done) this.partial = null;
+        this.flushIfUrgent();
+      });
+    this.partial = { segmentNumber: partial.segmentNumber, done };
+    return done;
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.options.onError?.(this.failure);
   }
 
   private notify(result: ZonePutResult, kind: 'segment' | 'partial', segment: string, timeline: number): void {
     this.lastStoredAt = new Date();
-    this.options.onStored?.({ kind, segment, timeline, storedLsn: this.stored, result });
-    for (const listener of this.listeners) listener();
+    this.options.onStored?.({ kind, segment, timeline, storedLsn: this.storedLsn, result });
   }
 
   private requireSegmenter(): WalSegmenter {
     if (!this.segmenter) throw new TidemarkError('internal', 'The WAL store has no timeline yet.');
     return this.segmenter;
   }
+}
+
+const abandonedError = new TidemarkError('cancelled', 'The segment was not complete; its WAL is kept as a partial.', { retryable: true });
+
+/** Resolves when `input` takes more, or is gone (the upload's failure is reported on its own). */
+function writable(input: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      input.off('drain', done);
+      input.off('close', done);
+      input.off('error', done);
+      resolve();
+    };
+    input.on('drain', done);
+    input.on('close', done);
+    input.on('error', done);
+  });
 }
