@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { clusterConfigSchema } from '../../engine/cluster/cluster-config.js';
 import { lsnText, restorePointRecordSchema } from '../../engine/catalog/records.js';
+import { backupSummarySchema } from './backups.js';
 import { method } from './define.js';
 
 const clusterId = clusterConfigSchema.shape.id;
@@ -36,20 +37,7 @@ export const timelineViewSchema = z.object({
       port: z.number().int(),
       removedAt: z.string().nullable(),
       backupCount: z.number().int(),
-      backups: z.array(
-        z.object({
-          backupId: z.string(),
-          startedAt: z.string(),
-          endedAt: z.string(),
-          startLsn: lsnText,
-          endLsn: lsnText,
-          timeline: z.number().int(),
-          compression: z.enum(['none', 'lz4', 'zstd', 'gzip']),
-          storedBytes: z.number(),
-          dataBytes: z.number(),
-          degradedZones: z.array(z.string()),
-        }),
-      ),
+      backups: z.array(backupSummarySchema),
       wal: z.object({
         segments: z.number().int(),
         firstLsn: lsnText.nullable(),

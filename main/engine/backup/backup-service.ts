@@ -1,6 +1,7 @@
+import { summarizeBackup, type BackupSummary } from '../catalog/backup-summary.js';
 import { EventEmitter } from 'node:events';
 import type { Catalog } from '../catalog/catalog.js';
-import type { BaseBackupRecord, WalGapRecord } from '../catalog/records.js';
+import type { WalGapRecord } from '../catalog/records.js';
 import type { ClusterConfig } from '../cluster/cluster-config.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import { tidemarkNodeId } from '../cluster/cluster-connections.js';
@@ -59,21 +60,6 @@ export interface NodeBackups {
   backups: BackupSummary[];
 }
 
-export interface BackupSummary {
-  backupId: string;
-  startedAt: string;
-  endedAt: string;
-  startLsn: string;
-  endLsn: string;
-  timeline: number;
-  compression: BaseBackupRecord['compression'];
-  /** stored bytes (compressed archives and manifest, before encryption) */
-  storedBytes: number;
-  /** uncompressed size */
-  dataBytes: number;
-  serverVersion: string;
-  degradedZones: string[];
-}
 
 const restorabilityDelayMs = 3000;
 
@@ -81,6 +67,8 @@ const restorabilityDelayMs = 3000;
  * Base backups and continuous WAL of the configured clusters: one WAL archiver per node
  * (started on demand, kept running), cluster backups as jobs.
  */
+export type { BackupSummary };
+
 export class BackupService extends EventEmitter<BackupEventMap> {
   private readonly archivers = new Map<string, WalArchiver>();
   private readonly runningBackups = new Map<string, string>();
@@ -307,22 +295,6 @@ export function listNodeBackups(catalog: Catalog, clusterId: string): NodeBackup
       backups: node.backups.map(summarizeBackup),
     }))
     .sort((a, b) => a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }));
-}
-
-function summarizeBackup(record: BaseBackupRecord): BackupSummary {
-  return {
-    backupId: record.backupId,
-    startedAt: record.startedAt,
-    endedAt: record.endedAt,
-    startLsn: record.startLsn,
-    endLsn: record.endLsn,
-    timeline: record.timeline,
-    compression: record.compression,
-    storedBytes: record.archives.reduce((sum, a) => sum + a.bytes, 0) + record.manifestBytes,
-    dataBytes: record.dataBytes,
-    serverVersion: record.serverConfig.serverVersion,
-    degradedZones: record.degradedZones,
-  };
 }
 
 function archiverKey(clusterId: string, nodeId: string): string {

@@ -1,8 +1,9 @@
+import { summarizeBackup, type BackupSummary } from './backup-summary.js';
 import { TidemarkError } from '../errors.js';
 import { formatLsn, parseLsn } from '../replication/lsn.js';
 import type { RestorePointQuery } from './catalog.js';
 import type { NodeIndex } from './catalog-index.js';
-import type { BaseBackupRecord, RestorePointRecord } from './records.js';
+import type { RestorePointRecord } from './records.js';
 import { analyzeWalContinuity, type TimelineHistoryEntry } from './wal-continuity.js';
 
 /**
@@ -49,19 +50,8 @@ export interface PointBucket {
   failed: number;
 }
 
-export interface TimelineBackup {
-  backupId: string;
-  startedAt: string;
-  endedAt: string;
-  startLsn: string;
-  endLsn: string;
-  timeline: number;
-  compression: BaseBackupRecord['compression'];
-  /** bytes in the repository (compressed archives and manifest, before encryption) */
-  storedBytes: number;
-  dataBytes: number;
-  degradedZones: string[];
-}
+/** A base backup on the timeline. */
+export type TimelineBackup = BackupSummary;
 
 /** A stretch of WAL by LSN, with the wall-clock times it is estimated to span. */
 export interface WalSpan {
@@ -373,7 +363,7 @@ function nodeView(
     port: record.port,
     removedAt: record.removedAt,
     backupCount: node.backups.length,
-    backups: backups.map(toTimelineBackup),
+    backups: backups.map(summarizeBackup),
     wal: {
       segments: node.walSegments.length,
       firstLsn: merged[0] ? formatLsn(merged[0].from) : null,
@@ -449,20 +439,6 @@ function toTimelinePoint(point: RestorePointRecord): TimelinePoint {
   };
 }
 
-function toTimelineBackup(b: BaseBackupRecord): TimelineBackup {
-  return {
-    backupId: b.backupId,
-    startedAt: b.startedAt,
-    endedAt: b.endedAt,
-    startLsn: b.startLsn,
-    endLsn: b.endLsn,
-    timeline: b.timeline,
-    compression: b.compression,
-    storedBytes: b.archives.reduce((sum, a) => sum + a.bytes, 0) + b.manifestBytes,
-    dataBytes: b.dataBytes,
-    degradedZones: b.degradedZones,
-  };
-}
 
 function compareNodes(a: NodeIndex, b: NodeIndex): number {
   if (a.record.role !== b.record.role) return a.record.role === 'coordinator' ? -1 : 1;

@@ -206,7 +206,12 @@ export class Lz4FrameDecoder extends Transform {
         } while (b === 255 && ip < end);
       }
       if (ip + literals > end || op + literals > limit) throw corrupt();
-      src.copy(out, op, ip, ip + literals);
+      // Most literal runs and matches are short: a plain loop beats Buffer.copy's call cost.
+      if (literals < 16) {
+        for (let i = 0; i < literals; i++) out[op + i] = src[ip + i]!;
+      } else {
+        src.copy(out, op, ip, ip + literals);
+      }
       ip += literals;
       op += literals;
       if (ip >= end) break; // the last sequence has literals only
@@ -224,11 +229,11 @@ export class Lz4FrameDecoder extends Transform {
       matchLength += 4;
       if (op + matchLength > limit) throw corrupt();
       let from = op - offset;
-      if (offset >= matchLength) {
+      if (offset >= matchLength && matchLength >= 16) {
         out.copy(out, op, from, from + matchLength);
         op += matchLength;
       } else {
-        // Overlapping match: the source is being written as it is read (run-length style).
+        // Short or overlapping match (the source is being written as it is read, run-length style).
         const stop = op + matchLength;
         while (op < stop) out[op++] = out[from++]!;
       }

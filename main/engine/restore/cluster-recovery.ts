@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -236,6 +237,8 @@ async function preflight(request: ClusterRestoreRequest, nodes: RestoringNode[])
 async function recoverAll(request: ClusterRestoreRequest, nodes: RestoringNode[], socketOsUsers: string[]): Promise<Map<string, PausedNode>> {
   const options = request.options ?? {};
   const internal = new AbortController();
+  // Shared by every node's recovery, each listening several times (streams, sleeps, its own forwarding).
+  setMaxListeners(1000, internal.signal);
   const forward = (): void => internal.abort();
   request.signal?.addEventListener('abort', forward, { once: true });
   const paused = new Map<string, PausedNode>();

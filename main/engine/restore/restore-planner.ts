@@ -1,3 +1,4 @@
+import { storedBackupBytes } from '../catalog/backup-summary.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { NodeIndex } from '../catalog/catalog-index.js';
 import { layout } from '../catalog/layout.js';
@@ -162,7 +163,7 @@ async function planNode(catalog: Catalog, clusterId: string, node: NodeIndex, po
   if (backup.degradedZones.length > 0) warnings.push(`The base backup of node ${nodeId} is missing from zone(s) ${backup.degradedZones.join(', ')}; it will be read from the others.`);
   const gapsOnPath = node.gaps.filter((g) => compareLsn(parseLsn(g.toLsn), parseLsn(backup.startLsn)) > 0 && compareLsn(parseLsn(g.fromLsn), targetLsn) < 0);
   if (gapsOnPath.length > 0) throw refuse(`node ${nodeId} has a recorded WAL gap (${gapsOnPath[0]!.fromLsn} to ${gapsOnPath[0]!.toLsn}) between its backup and the point`);
-  const backupBytes = backup.archives.reduce((sum, a) => sum + a.bytes, 0) + backup.manifestBytes;
+  const backupBytes = storedBackupBytes(backup);
   return {
     nodeId,
     role: node.record.role,
