@@ -1,8 +1,8 @@
 import type { Job } from '../api/types.js';
-import { formatElapsed, formatTimestamp } from '../format.js';
 import { useNow } from '../hooks/use-now.js';
 import { isActive, isCancellable } from '../state/job-merge.js';
 import { cancelJob, useJobsStore } from '../state/jobs-store.js';
+import { JobFacts } from './JobFacts.js';
 import { JobParts } from './JobParts.js';
 import { JobStateBadge } from './JobStateBadge.js';
 import { ProgressBar } from './ProgressBar.js';
@@ -32,26 +32,7 @@ export function JobRow({ job }: { job: Job }) {
           </button>
         )}
       </div>
-      <dl className="job-facts">
-        <div>
-          <dt>Phase</dt>
-          <dd data-testid="job-phase">{job.phase || '—'}</dd>
-        </div>
-        <div>
-          <dt>Started</dt>
-          <dd>{formatTimestamp(job.startedAt ?? job.createdAt)}</dd>
-        </div>
-        <div>
-          <dt>{active ? 'Running for' : 'Took'}</dt>
-          <dd>{formatElapsed(job.startedAt, job.endedAt, now)}</dd>
-        </div>
-        {!active && (
-          <div>
-            <dt>Ended</dt>
-            <dd>{formatTimestamp(job.endedAt)}</dd>
-          </div>
-        )}
-      </dl>
+      <JobFacts job={job} active={active} now={now} phaseTestId="job-phase" />
       {job.progress && <ProgressBar progress={job.progress} live={active} />}
       {hasParts && <JobParts parts={job.parts} live={active} />}
       {job.error && (job.state === 'failed' || job.state === 'interrupted') && (

@@ -1,9 +1,9 @@
 import type { Job } from '../../api/types.js';
-import { formatElapsed, formatTimestamp } from '../../format.js';
 import { useNow } from '../../hooks/use-now.js';
 import { isActive, isCancellable } from '../../state/job-merge.js';
 import { cancelJob } from '../../state/jobs-store.js';
 import { ConfirmAction } from '../ConfirmAction.js';
+import { JobFacts } from '../JobFacts.js';
 import { JobParts } from '../JobParts.js';
 import { JobStateBadge } from '../JobStateBadge.js';
 import { ProgressBar } from '../ProgressBar.js';
@@ -20,20 +20,7 @@ export function RestoreJobView({ job }: { job: Job }) {
         </div>
         <JobStateBadge state={job.state} />
       </div>
-      <dl className="job-facts">
-        <div>
-          <dt>Phase</dt>
-          <dd data-testid="restore-phase">{job.phase || '—'}</dd>
-        </div>
-        <div>
-          <dt>Started</dt>
-          <dd>{formatTimestamp(job.startedAt ?? job.createdAt)}</dd>
-        </div>
-        <div>
-          <dt>{active ? 'Running for' : 'Took'}</dt>
-          <dd>{formatElapsed(job.startedAt, job.endedAt, now)}</dd>
-        </div>
-      </dl>
+      <JobFacts job={job} active={active} now={now} phaseTestId="restore-phase" />
       {job.progress && <ProgressBar progress={job.progress} live={active} />}
       {Object.keys(job.parts).length > 0 && <JobParts parts={job.parts} live={active} />}
       {job.error && (job.state === 'failed' || job.state === 'interrupted') && (
