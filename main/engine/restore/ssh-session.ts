@@ -32,8 +32,9 @@ export interface SshSessionOptions {
   readyTimeoutMs?: number;
 }
 
-/** OpenSSH allows 10 sessions (exec, sftp) per connection by default; stay below it. */
-const maxConcurrentSessions = 8;
+/** OpenSSH allows 10 sessions (exec, sftp) per connection by default; stay well below it, as
+ * sshd may still count a session whose close it has not processed yet. */
+const maxConcurrentSessions = 6;
 const stderrKeepBytes = 64 * 1024;
 
 /** `SHA256:<base64 without padding>` of a host key blob, exactly as ssh-keygen prints it. */
