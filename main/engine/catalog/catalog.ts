@@ -7,6 +7,7 @@ import { catalogIndexSchema, compareRestorePoints, lowerBound, upsertSorted, typ
 import { parseCatalogKey } from './key-parser.js';
 import { layout } from './layout.js';
 import {
+  gapKey,
   baseBackupRecordSchema,
   clusterRecordSchema,
   nodeRecordSchema,
@@ -20,6 +21,17 @@ import {
 } from './records.js';
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** What retention removed from one node; gaps are named by `gapKey`. */
+export interface NodeForget {
+  cluster: string;
+  node: string;
+  backups?: string[];
+  walSegments?: string[];
+  walPartials?: string[];
+  histories?: number[];
+  gaps?: string[];
+}
 
 export interface RestorePointQuery {
   from?: Date;
@@ -119,7 +131,7 @@ export class Catalog {
   }
 
   /** Forgets deleted objects (after retention removed them from the zones). */
-  forget(change: { cluster: string; node: string; backups?: string[]; walSegments?: string[] } | { cluster: string; restorePoints: string[] }): void {
+  forget(change: NodeForget | { cluster: string; restorePoints: string[] }): void {
     const cluster = this.requireCluster(change.cluster);
     if ('restorePoints' in change) {
       const gone = new Set(change.restorePoints);
@@ -128,8 +140,13 @@ export class Catalog {
       const node = this.requireNode(change.cluster, change.node);
       const backups = new Set(change.backups ?? []);
       const segments = new Set(change.walSegments ?? []);
+      const histories = new Set(change.histories ?? []);
+      const gaps = new Set(change.gaps ?? []);
       node.backups = node.backups.filter((b) => !backups.has(b.backupId));
       node.walSegments = node.walSegments.filter((s) => !segments.has(s));
+      for (const segment of change.walPartials ?? []) delete node.walPartials[segment];
+      node.histories = node.histories.filter((t) => !histories.has(t));
+      node.gaps = node.gaps.filter((g) => !gaps.has(gapKey(g)));
     }
     this.changed();
   }

@@ -119,6 +119,11 @@ export const walGapRecordSchema = z.object({
 });
 export type WalGapRecord = z.infer<typeof walGapRecordSchema>;
 
+/** A gap record's identity within its node: timeline and starting LSN. */
+export function gapKey(gap: Pick<WalGapRecord, 'timeline' | 'fromLsn'>): string {
+  return `${gap.timeline}:${gap.fromLsn}`;
+}
+
 export const restorePointRecordSchema = z.object({
   clusterId: z.string(),
   name: z.string().max(63),

@@ -1,6 +1,6 @@
 import { throwIfAborted } from '../errors.js';
 import type { Repository } from '../repository/repository.js';
-import type { Catalog } from './catalog.js';
+import type { Catalog, NodeForget } from './catalog.js';
 import { parseCatalogKey } from './key-parser.js';
 import { baseBackupRecordSchema } from './records.js';
 import {
@@ -137,7 +137,7 @@ function forgetInIndex(catalog: Catalog, deletions: readonly PlannedDeletion[]):
   const points = new Map<string, string[]>();
   const perNode = new Map<
     string,
-    { cluster: string; node: string; backups: string[]; walSegments: string[] }
+    Required<NodeForget>
   >();
   for (const d of deletions) {
     if (d.kind === 'restore-point') {
@@ -145,15 +145,10 @@ function forgetInIndex(catalog: Catalog, deletions: readonly PlannedDeletion[]):
       continue;
     }
     const nodeId = d.nodeId!;
-    const index = catalog.node(d.clusterId, nodeId);
-    if (!index) continue;
-    const entry = perNode.get(`${d.clusterId}/${nodeId}`) ?? {
-      cluster: d.clusterId,
-      node: nodeId,
-      backups: [],
-      walSegments: [],
-    };
-    perNode.set(`${d.clusterId}/${nodeId}`, entry);
+    if (!catalog.node(d.clusterId, nodeId)) continue;
+    const key = `${d.clusterId}/${nodeId}`;
+    const entry = perNode.get(key) ?? { cluster: d.clusterId, node: nodeId, backups: [], walSegments: [], walPartials: [], histories: [], gaps: [] };
+    perNode.set(key, entry);
     switch (d.kind) {
       case 'backup-record':
         entry.backups.push(d.backupId!);
@@ -161,16 +156,14 @@ function forgetInIndex(catalog: Catalog, deletions: readonly PlannedDeletion[]):
       case 'wal-segment':
         entry.walSegments.push(d.name!);
         break;
-      // The catalog's forget() covers backups, segments and points; these three index
-      // entries are edited in place (the node index is the catalog's live object).
       case 'wal-partial':
-        delete index.walPartials[d.name!];
+        entry.walPartials.push(d.name!);
         break;
       case 'wal-history':
-        index.histories = index.histories.filter((t) => String(t) !== d.name);
+        entry.histories.push(Number(d.name));
         break;
       case 'wal-gap':
-        index.gaps = index.gaps.filter((g) => `${g.timeline}:${g.fromLsn}` !== d.name);
+        entry.gaps.push(d.name!);
         break;
       default:
         break;

@@ -7,6 +7,7 @@ import {
 } from '../replication/lsn.js';
 import { parseCatalogKey } from './key-parser.js';
 import { layout } from './layout.js';
+import { gapKey } from './records.js';
 
 const dayMs = 24 * 60 * 60 * 1000;
 /** a backup without a completion record may still be running: leave its parts at least this long */
@@ -236,7 +237,7 @@ export function planRetention(input: RetentionInput): RetentionPlan {
             key,
             bytes: sizeOf.get(key) ?? 0,
             kind: 'wal-gap',
-            name: `${gap.timeline}:${gap.fromLsn}`,
+            name: gapKey(gap),
           });
         }
       }
