@@ -1,54 +1,17 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { repoRoot, startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
 const bin = join(repoRoot, 'bin', 'tidemark.cjs');
 const childScript = join(repoRoot, 'test', 'support', 'agent-child.ts');
 
-interface AgentProcess {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** the JSON log lines printed so far */
-  logs(): { level: number; msg: string; [key: string]: unknown }[];
-  exited: Promise<number | null>;
-  waitForLog(msg: string | RegExp, timeoutMs?: number): Promise<void>;
-}
-
 function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): AgentProcess {
-  const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const logs = () =>
-    stdout
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as { level: number; msg: string });
-  return {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    logs,
-    exited,
-    async waitForLog(msg, timeoutMs = 30_000) {
-      const until = Date.now() + timeoutMs;
-      const matches = () => logs().some((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg)));
-      while (!matches()) {
-        if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}) before logging "${String(msg)}":\n${stdout}\n${stderr}`);
-        if (Date.now() > until) throw new Error(`agent did not log "${String(msg)}" within ${timeoutMs} ms:\n${stdout}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
+  return startAgentProcess(args, env, running);
 }
 
 const running: ChildProcess[] = [];

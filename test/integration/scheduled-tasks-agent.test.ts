@@ -1,7 +1,7 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listNodeBackups } from '../../main/engine/backup/backup-service.js';
@@ -19,49 +19,17 @@ import { MemorySecretStore } from '../../main/engine/secrets/secret-store.js';
 import { JsonFileSettingsStore } from '../../main/engine/settings/settings-store.js';
 import { CitusTestCluster } from '../support/citus-cluster.js';
 import { testPassword } from '../support/postgres.js';
+import { repoRoot, startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
 const bin = join(repoRoot, 'bin', 'tidemark.cjs');
 const passphrase = 'correct horse battery staple';
-
-type LogLine = { level: number; msg: string; time: number; [key: string]: unknown };
-
-interface AgentProcess {
-  child: ChildProcess;
-  stderr(): string;
-  logs(): LogLine[];
-  exited: Promise<number | null>;
-  waitFor(what: string, check: (logs: LogLine[]) => boolean, timeoutMs?: number): Promise<void>;
-}
 
 const running: ChildProcess[] = [];
 
 /** `tidemark agent --config <file>` as built, with its JSON log lines parsed. */
 function startAgent(config: string, env: NodeJS.ProcessEnv): AgentProcess {
-  const child = spawn(process.execPath, [bin, 'agent', '--config', config], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  // only complete lines: the agent may be writing one right now
-  const logs = () => stdout.split('\n').slice(0, -1).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as LogLine);
-  return {
-    child,
-    stderr: () => stderr,
-    logs,
-    exited,
-    async waitFor(what, check, timeoutMs = 40_000) {
-      const until = Date.now() + timeoutMs;
-      while (!check(logs())) {
-        if (child.exitCode !== null) throw new Error(`the agent exited (${child.exitCode}) before ${what}:\n${stdout}\n${stderr}`);
-        if (Date.now() > until) throw new Error(`no ${what} within ${timeoutMs} ms:\n${stdout}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-  };
+  return startAgentProcess([bin, 'agent', '--config', config], env, running);
 }
 
 /** An engine on the agent's folders, as `tidemark` commands on the same TIDEMARK_HOME would see them. */
