@@ -205,6 +205,39 @@ describe('Scheduler', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  it('stop() while a run waits for its cluster lock: the task never starts, and the next start catches its slot up', async () => {
+    const clock = new ManualClock('2024-01-01T00:00:00Z');
+    const lockGate = deferred();
+    let lockAsked = false;
+    const first = recorder(clock);
+    const started: RunRecord[] = [];
+    const scheduler = new Scheduler({
+      clock,
+      statePath: join(dir.path, 'schedule-state.json'),
+      runTask: first.runTask,
+      acquireLock: async (clusterId, purpose) => {
+        lockAsked = true;
+        await lockGate.promise;
+        return acquireClusterRunLock({ dataDir: dir.path, clusterId, purpose });
+      },
+    });
+    scheduler.on('run-started', (r) => started.push(r));
+    await scheduler.start([{ id: 'prod', schedules: utc() }]);
+    await waitFor(() => lockAsked, 'the restore point to ask for the lock');
+    const stopping = scheduler.stop({ graceMs: 5_000, timeoutMs: 10_000 });
+    lockGate.resolve();
+    expect((await stopping).abandoned).toEqual([]);
+    expect(first.calls).toEqual([]);
+    expect(started).toEqual([]);
+
+    const again = recorder(clock);
+    const next = makeScheduler(clock, again.runTask);
+    await next.scheduler.start([{ id: 'prod', schedules: utc() }]);
+    await next.scheduler.idle();
+    expect(again.calls).toEqual([expect.objectContaining({ kind: 'restorePoint', catchUp: true })]);
+    await next.scheduler.stop();
+  });
+
   it('stop() cancels a task that outlives the grace time, and the next start catches its slot up', async () => {
     const clock = new ManualClock('2024-01-01T00:00:00Z');
     const { scheduler, finished } = makeScheduler(clock, (_c, _k, _s, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));

@@ -153,7 +153,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       let task = this.state.get(clusterId, timing.kind);
       let anchor: Date | null = null;
       if (task) {
-        anchor = new Date(task.lastScheduledFor ?? task.since);
+        // A task meant to run at the first start that never ran (a stop came first) still owes that run.
+        if (task.lastScheduledFor !== undefined) anchor = new Date(task.lastScheduledFor);
+        else if (!timing.runOnFirstStart) anchor = new Date(task.since);
       } else {
         const first: TaskState = { since: now.toISOString() };
         await this.state.update(clusterId, timing.kind, () => first);
@@ -328,12 +330,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const record: RunRecord = { ...base, startedAt: clock.now().toISOString() };
     try {
+      // Stop may have begun while the lock was awaited: then the run never starts, and its
+      // slot, not recorded as covered, is caught up at the next start like a queued one.
+      if (this.stopping) return;
+      // Said before any further await, so no "started" can follow "stopping" in the log.
+      logger?.info(base, `scheduled ${label} started`);
+      this.emit('run-started', { ...record });
       await this.state.update(entry.id, run.kind, (current) => ({
         ...(current ?? { since: record.startedAt }),
         running: { scheduledFor: record.scheduledFor, startedAt: record.startedAt, pid: process.pid, instance: this.instance },
       }));
-      logger?.info(base, `scheduled ${label} started`);
-      this.emit('run-started', { ...record });
       let failure: unknown = null;
       try {
         await this.options.runTask(entry.id, run.kind, run.scheduledFor, { signal: run.controller.signal, catchUp: run.catchUp });
