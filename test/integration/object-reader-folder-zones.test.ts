@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, truncate } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TidemarkError } from '../../main/engine/errors.js';
 import {
+  authenticateObjectEnds,
   openObjectWithFailover,
   type ZoneReadFailure,
 } from '../../main/engine/repository/crypto/failover-object-reader.js';
@@ -137,5 +138,57 @@ describe('openObjectWithFailover over folder zones', () => {
     expect(message).toContain('zone-a: failed authentication at its header');
     expect(message).toContain('zone-b: failed authentication at chunk 3');
     expect(message).toContain('zone-c: missing');
+  });
+});
+
+describe('authenticateObjectEnds over folder zones', () => {
+  const lastChunk = chunkCiphertextOffset(DEFAULT_CHUNK_SIZE, 3);
+  const ends = (failures: ZoneReadFailure[] = [], from: readonly FolderZone[] = zones) =>
+    authenticateObjectEnds({ zones: from, objectKey, masterKey, onZoneFailure: (f) => failures.push(f) }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
+  it('passes a sound object reading only its two ends, and moves past a bad header, a truncation, appended bytes and an altered final chunk', async () => {
+    await storeEverywhere();
+    expect(await ends()).toBeUndefined();
+    // A middle chunk is not read by this check (the restore authenticates it when it reads it).
+    await flipByteOnDisk(zones[0] as FolderZone, chunkCiphertextOffset(DEFAULT_CHUNK_SIZE, 1) + 3);
+    expect(await ends()).toBeUndefined();
+
+    const [a, b, c] = zones as [FolderZone, FolderZone, FolderZone];
+    const fourth = new FolderZone({ id: 'zone-d', path: join(dir.path, 'zone-d') });
+    await mkdir(fourth.root, { recursive: true });
+    await fourth.put(objectKey, await readFile(join(c.root, objectKey)));
+    await flipByteOnDisk(a, 40); // inside the wrapped data key
+    await truncate(join(b.root, objectKey), lastChunk); // the final chunk dropped, at a chunk boundary
+    await appendFile(join(c.root, objectKey), Buffer.alloc(16)); // appended bytes
+    await flipByteOnDisk(fourth, lastChunk + 100);
+    const failures: ZoneReadFailure[] = [];
+    const error = await ends(failures, [a, b, c, fourth]);
+    expect(error).toMatchObject({ code: 'corrupt_object' });
+    expect(failures.map((f) => [f.zoneId, f.code])).toEqual([
+      ['zone-a', 'corrupt_object'],
+      ['zone-b', 'corrupt_object'],
+      ['zone-c', 'corrupt_object'],
+      ['zone-d', 'corrupt_object'],
+    ]);
+    expect(failures[0]!.reason).toContain('at its header');
+    expect(failures[1]!.reason).toContain('truncated');
+    expect(failures[2]!.reason).toMatch(/chunk 3/);
+    expect(failures[3]!.reason).toMatch(/chunk 3: its tag does not verify as the final chunk/);
+
+    // One sound copy after the damaged ones is enough.
+    await storeEverywhere();
+    await flipByteOnDisk(a, 40);
+    const passed: ZoneReadFailure[] = [];
+    expect(await ends(passed)).toBeUndefined();
+    expect(passed.map((f) => f.zoneId)).toEqual(['zone-a']);
+  });
+
+  it('says the object is missing when no zone has it, and refuses another repository\'s key', async () => {
+    await storeEverywhere();
+    expect(await authenticateObjectEnds({ zones, objectKey: `${objectKey}.none`, masterKey }).catch((e: unknown) => e)).toMatchObject({ code: 'not_found' });
+    expect(await authenticateObjectEnds({ zones, objectKey, masterKey: MasterKey.generate() }).catch((e: unknown) => e)).toMatchObject({ code: 'wrong_passphrase' });
   });
 });

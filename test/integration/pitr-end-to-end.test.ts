@@ -22,6 +22,7 @@ describe('point-in-time restore of a cluster, end to end', () => {
   let cluster: CitusTestCluster;
   let engine: Engine;
   const zones = { a: '', b: '' };
+  let pointName = '';
 
   beforeAll(async () => {
     dir = await tempDir('tidemark-pitr-');
@@ -92,6 +93,7 @@ describe('point-in-time restore of a cluster, end to end', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
 
+    pointName = point.name;
     const plan = await engine.restores.plan('prod', { kind: 'point', name: point.name });
     expect(plan.nodes).toHaveLength(3);
 
@@ -159,5 +161,32 @@ describe('point-in-time restore of a cluster, end to end', () => {
     await expect(engine.restores.plan('prod', { kind: 'point', name: 'no-such-point' })).rejects.toMatchObject({ code: 'target_unreachable' });
     await expect(engine.restores.start({ clusterId: 'prod', target: { kind: 'time', at: new Date(Date.now() + 3_600_000) }, provisioner: { kind: 'local', dir: target } })).rejects.toMatchObject({ code: 'target_unreachable' });
     await expect(readdir(target)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an archive damaged in every zone: refused before anything is created with a full verify, and otherwise fails loudly and removes what it created', async () => {
+    expect(pointName).not.toBe('');
+    const plan = await engine.restores.plan('prod', { kind: 'point', name: pointName });
+    const worker = plan.nodes.find((n) => n.role === 'worker')!;
+    const archiveKey = layout.backupArchive('prod', worker.nodeId, worker.backup.backupId, worker.backup.archives.at(-1)!.name);
+    for (const zone of [zones.a, zones.b]) {
+      const bytes = await readFile(join(zone, archiveKey));
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff; // a middle chunk: header and final chunk stay sound
+      await writeFile(join(zone, archiveKey), bytes);
+    }
+    const target = { kind: 'point', name: pointName } as const;
+
+    const verified = join(dir.path, 'refused-by-verify');
+    const refused = await engine.jobs.wait((await engine.restores.start({ clusterId: 'prod', target, provisioner: { kind: 'local', dir: verified }, fullVerify: true })).job.id);
+    expect(refused.state).toBe('failed');
+    expect(refused.error).toMatchObject({ code: 'corrupt_object' });
+    expect(refused.error?.message).toContain(archiveKey);
+    await expect(readdir(verified)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    const unverified = join(dir.path, 'failed-mid-restore');
+    const failed = await engine.jobs.wait((await engine.restores.start({ clusterId: 'prod', target, provisioner: { kind: 'local', dir: unverified } })).job.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.error).toMatchObject({ code: 'corrupt_object' });
+    expect(failed.error?.message).toContain(archiveKey);
+    expect(await readdir(unverified).catch(() => [])).toEqual([]);
   });
 });

@@ -19,6 +19,7 @@ import {
   type RestorePointRecord,
   type WalGapRecord,
 } from './records.js';
+import { mapPool } from '../run-pool.js';
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -210,18 +211,7 @@ export class Catalog {
     }
     const next = emptyIndex(this.repository.id);
     const parsed = listing.objects.map((o) => ({ key: o.key, p: parseCatalogKey(o.key) }));
-    const readAll = async <T>(keys: string[], read: (key: string) => Promise<T>): Promise<T[]> => {
-      const out: T[] = [];
-      let i = 0;
-      const workers = Array.from({ length: options.concurrency ?? 16 }, async () => {
-        while (i < keys.length) {
-          const key = keys[i++]!;
-          out.push(await read(key));
-        }
-      });
-      await Promise.all(workers);
-      return out;
-    };
+    const readAll = <T>(keys: string[], read: (key: string) => Promise<T>): Promise<T[]> => mapPool(keys, options.concurrency ?? 16, read);
     const keysOf = (kind: string) => parsed.filter((x) => x.p.kind === kind).map((x) => x.key);
     for (const record of await readAll(keysOf('cluster'), (k) => this.repository.readRecord(k, clusterRecordSchema))) {
       if (record) next.clusters[record.clusterId] = { record, nodes: {}, restorePoints: [] };

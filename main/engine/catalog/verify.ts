@@ -16,6 +16,7 @@ import {
   type TimelineHistoryEntry,
   type WalContinuity,
 } from './wal-continuity.js';
+import { runPool } from '../run-pool.js';
 
 export interface VerifyOptions {
   /** fraction of objects to authenticate, 0 < sample ≤ 1 (default 1: all) */
@@ -384,16 +385,4 @@ async function checkPlaintext(
 /** A partial is replaced by its complete segment: a vanished partial whose segment exists is no loss. */
 function isSupersededPartial(key: string, held: Map<string, unknown>): boolean {
   return key.endsWith('.partial') && held.has(key.slice(0, -'.partial'.length));
-}
-
-async function runPool<T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(workers);
 }

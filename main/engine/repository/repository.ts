@@ -5,6 +5,7 @@ import { layout } from '../catalog/layout.js';
 import { lockRecordSchema, repositoryMarkerSchema, type LockRecord, type RepositoryMarker } from '../catalog/records.js';
 import { TidemarkError, toErrorInfo } from '../errors.js';
 import {
+  authenticateObjectEnds,
   createEncryptStream,
   createKeyring,
   decryptBuffer,
@@ -136,6 +137,17 @@ export class Repository {
       throw new TidemarkError('corrupt_object', `Record ${key} does not have the expected shape; was it written by a newer Tidemark?`);
     }
     return parsed.data;
+  }
+
+  /** Authenticates an object's header and final chunk in the first zone whose copy passes (see authenticateObjectEnds). */
+  async authenticateEnds(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await authenticateObjectEnds({
+      zones: this.zones.zonesForRead(key),
+      objectKey: key,
+      masterKey: this.masterKey,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(this.events.onReadFailover ? { onZoneFailure: this.events.onReadFailover } : {}),
+    });
   }
 
   /** Authenticates an object as stored in one zone, without falling back. */

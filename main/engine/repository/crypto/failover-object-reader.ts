@@ -3,6 +3,8 @@ import { TidemarkError, isAbortError, type ErrorCode } from '../../errors.js';
 import type { Zone } from '../zone.js';
 import type { MasterKey } from './master-key.js';
 import { ObjectDecoder } from './object-cipher.js';
+import { TAG_LENGTH } from './key-wrap.js';
+import { corruptObject, HEADER_LENGTH } from './object-format.js';
 
 export interface ZoneReadFailure {
   zoneId: string;
@@ -88,6 +90,64 @@ async function* readAcrossZones(options: OpenObjectWithFailoverOptions): AsyncGe
   } finally {
     decoder.dispose();
   }
+}
+
+/**
+ * Authenticates the two ends of an object in the first zone whose copy passes: the header (its
+ * data key unwraps under the master key, bound to the object key) and the final chunk (its tag
+ * verifies, with the final flag, at the index the stored size implies). Together they prove the
+ * object is this repository's, complete and not extended, reading two small ranges instead of
+ * every byte; the chunks between are authenticated when they are read.
+ */
+export async function authenticateObjectEnds(options: OpenObjectWithFailoverOptions): Promise<void> {
+  const { zones, objectKey, masterKey, signal } = options;
+  const failures: ZoneReadFailure[] = [];
+  for (const zone of zones) {
+    if (signal?.aborted) throw cancelled();
+    const decoder = new ObjectDecoder(masterKey, objectKey);
+    try {
+      const info = await zone.stat(objectKey);
+      if (!info) throw new TidemarkError('not_found', `Object ${objectKey} is not in zone ${zone.id}.`);
+      decoder.write(await readRange(zone, objectKey, 0, Math.min(HEADER_LENGTH, info.size), 'header', signal), discard);
+      if (!decoder.header) throw corruptObject(objectKey, 'header', 'the stored object is shorter than a header (truncated)');
+      const piece = decoder.header.chunkSize + TAG_LENGTH;
+      const finalIndex = Math.floor((info.size - HEADER_LENGTH) / piece);
+      const finalOffset = decoder.chunkOffset(finalIndex);
+      if (info.size - finalOffset < TAG_LENGTH) throw corruptObject(objectKey, finalIndex, 'the object ends before its final chunk (truncated)');
+      decoder.skipTo(finalIndex);
+      decoder.write(await readRange(zone, objectKey, finalOffset, info.size - finalOffset, finalIndex, signal), discard);
+      decoder.end(discard);
+      return;
+    } catch (err) {
+      if (signal?.aborted || isAbortError(err) || (err instanceof TidemarkError && err.code === 'cancelled')) throw cancelled();
+      const record = describeFailure(zone.id, objectKey, err, decoder);
+      failures.push(record);
+      options.onZoneFailure?.(record);
+    } finally {
+      decoder.dispose();
+    }
+  }
+  throw allZonesFailed(objectKey, failures);
+}
+
+const discard = (): void => undefined;
+
+/** Exactly `length` bytes of a stored object from `offset`. */
+async function readRange(zone: Zone, objectKey: string, offset: number, length: number, where: 'header' | number, signal: AbortSignal | undefined): Promise<Buffer> {
+  const source = await zone.get(objectKey, { offset, ...(signal ? { signal } : {}) });
+  const pieces: Buffer[] = [];
+  let have = 0;
+  try {
+    for await (const piece of source as AsyncIterable<Buffer>) {
+      pieces.push(piece);
+      have += piece.length;
+      if (have >= length) break;
+    }
+  } finally {
+    source.destroy();
+  }
+  if (have < length) throw corruptObject(objectKey, where, `zone ${zone.id} returned fewer bytes than the size it lists (truncated while read)`);
+  return Buffer.concat(pieces, have).subarray(0, length);
 }
 
 /** Chunks that authenticated before a failure in the same input are still delivered, then the failure is raised. */

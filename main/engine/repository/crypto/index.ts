@@ -3,6 +3,7 @@ export { MasterKey } from './master-key.js';
 export { createEncryptStream, createDecryptStream, ObjectDecryptStream } from './object-streams.js';
 export { encryptBuffer, decryptBuffer } from './object-buffers.js';
 export {
+  authenticateObjectEnds,
   openObjectWithFailover,
   type OpenObjectWithFailoverOptions,
   type ZoneReadFailure,

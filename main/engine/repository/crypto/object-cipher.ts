@@ -249,6 +249,16 @@ export class ObjectDecoder {
     return chunkCiphertextOffset(this.#header.chunkSize, index);
   }
 
+  /**
+   * Moves on to chunk `index` without reading the chunks before it (which are then neither
+   * authenticated nor delivered): for checks that open only the header and the final chunk.
+   */
+  skipTo(index: number): void {
+    if (!this.#header || this.#pending.length > 0 || index < this.#nextIndex)
+      throw new TidemarkError('internal', 'ObjectDecoder.skipTo needs the header read and may only move forward.');
+    this.#nextIndex = index;
+  }
+
   /** Forgets bytes of a chunk (or header) that was not complete, before switching sources. */
   discardPartial(): void {
     this.#pending.clear();
