@@ -27,6 +27,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { workerEntries } from '../scripts/worker-entries.mjs';
 import pg from 'pg';
 import { createEngine, type Engine } from '../main/engine/engine.js';
 import { MemoryJobStore } from '../main/engine/jobs/job-store.js';
@@ -350,20 +351,25 @@ async function timeTidemark(scenario: Scenario, dir: string, bundle: string): Pr
 }
 
 async function bundleChild(): Promise<string> {
-  const outfile = join(repoRoot, '.tmp', `tidemark-restore-child-${process.pid}.mjs`);
-  await mkdir(join(repoRoot, '.tmp'), { recursive: true });
+  const outdir = join(repoRoot, '.tmp', `tidemark-restore-child-${process.pid}`);
   await build({
-    entryPoints: [join(repoRoot, 'bench', 'support', 'tidemark-restore-child.ts')],
+    entryPoints: { 'tidemark-restore-child': join(repoRoot, 'bench', 'support', 'tidemark-restore-child.ts'), ...bundledWorkers() },
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     packages: 'external',
-    outfile,
+    outdir,
+    outExtension: { '.js': '.mjs' },
     logLevel: 'warning',
   });
-  cleanup.add('child bundle', () => rm(outfile, { force: true }));
-  return outfile;
+  cleanup.add('child bundle', () => rm(outdir, { recursive: true, force: true }));
+  return join(outdir, 'tidemark-restore-child.mjs');
+}
+
+/** The engine's worker-thread entries, bundled beside the child as the app's build does. */
+function bundledWorkers(): Record<string, string> {
+  return Object.fromEntries(Object.entries(workerEntries).map(([name, path]) => [name, join(repoRoot, path)]));
 }
 
 interface ScenarioResult {

@@ -2,7 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { createDecompressor } from '../compression/decompressor.js';
+import { createOffThreadDecompressor } from '../compression/threaded-decompressor.js';
 import { TidemarkError, isAbortError, throwIfAborted } from '../errors.js';
 import { parseLsn } from '../replication/lsn.js';
 import { identFile, isolatedHba } from './access-config.js';
@@ -121,7 +121,7 @@ async function extractArchive(input: NodeRecoveryInput, archive: RestoreArchive,
   const { node, source, signal } = input;
   const compressed = await source.openArchive(archive.name, signal);
   const counter = new ByteCounter((n) => progress.addBytes(n));
-  const piping = pipeline(compressed, createDecompressor(archive.compression), counter, signal ? { signal } : {});
+  const piping = pipeline(compressed, createOffThreadDecompressor(archive.compression), counter, signal ? { signal } : {});
   const into = archive.tablespaceOid === null ? ({ kind: 'data' } as const) : ({ kind: 'tablespace', oid: archive.tablespaceOid } as const);
   const extracting = node.extractTar(into, counter).catch((err: unknown) => {
     compressed.destroy();
