@@ -87,4 +87,15 @@ describe('other decompressors', () => {
     expect((await decode('gzip', gz, 10_000)).equals(plain)).toBe(true);
     expect((await decode('none', plain, 10_000)).equals(plain)).toBe(true);
   });
+
+  it('zstd: a truncated or damaged stream fails instead of returning short data', async () => {
+    const zst = execFileSync('zstd', ['-c', '-q', '-3'], { input: plain, maxBuffer: 64 << 20 });
+    await expect(decode('zstd', zst.subarray(0, zst.length - 100), 10_000)).rejects.toMatchObject({ code: 'corrupt_object' });
+    const damaged = Buffer.from(zst);
+    damaged[Math.floor(damaged.length / 2)]! ^= 0xff;
+    const out = await decode('zstd', damaged, 10_000).catch((e: unknown) => e);
+    // a flipped bit is caught by the format or the frame checksum, or changes the output: never silently equal
+    if (Buffer.isBuffer(out)) expect(out.equals(plain)).toBe(false);
+    else expect(out).toMatchObject({ code: 'corrupt_object' });
+  });
 });

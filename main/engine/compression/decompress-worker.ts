@@ -1,60 +1,78 @@
 /**
- * Worker-thread side of `createOffThreadDecompressor`: runs one decompressor on the chunks the
- * main thread sends and sends the output back, transferring buffers rather than copying them.
- * Protocol (see threaded-decompressor.ts): in `data`/`end`/`credit`, out `data`/`consumed`/
- * `end`/`error`.
+ * Worker-thread side of `createOffThreadDecompressor`: drives one PullDecoder on the chunks the
+ * main thread sends and sends the output back, handing over memory rather than copying it.
+ * Output goes out only while the main thread's consumer keeps up (credit), and input is
+ * acknowledged once decoded, so memory stays bounded however well the data compresses.
+ * Protocol (threaded-decompressor.ts): in `data`/`end`/`credit`; out `data`/`consumed`/`end`/`error`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { TidemarkError } from '../errors.js';
-import { createDecompressor, type CompressionKind } from './decompressor.js';
+import { createPullDecoder } from './decompressor.js';
 import type { FromWorker, ToWorker } from './threaded-decompressor.js';
 
-/** Input is fed in slices of this size so one write can expand into at most a few MB of output. */
-const sliceBytes = 64 * 1024;
-/** Output sent but not yet taken by the main thread's consumer; above this the decompressor pauses. */
+/** Output sent but not yet taken by the main thread's consumer; above this, decoding waits. */
 const maxOutstandingBytes = 8 * 1024 * 1024;
 
+if (!parentPort) throw new Error('decompress-worker runs only as a worker thread');
 const port = parentPort;
-if (!port) throw new Error('decompress-worker runs only as a worker thread');
-const decompressor = createDecompressor((workerData as { kind: CompressionKind }).kind);
+const decoder = createPullDecoder((workerData as { kind: 'lz4' | 'zstd' }).kind);
 let outstanding = 0;
+let received = 0;
+let acknowledged = 0;
+let ended = false;
+let stopped = false;
 
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
-decompressor.on('data', (chunk: Buffer) => {
-  // A buffer that owns its whole ArrayBuffer moves to the main thread; a pooled slice is copied first.
-  const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer ? chunk : Buffer.from(Uint8Array.prototype.slice.call(chunk));
-  outstanding += own.byteLength;
-  post({ type: 'data', chunk: own }, [own.buffer as ArrayBuffer]);
-  if (outstanding > maxOutstandingBytes) decompressor.pause();
-});
-decompressor.on('end', () => {
-  post({ type: 'end' });
-  port.close();
-});
-decompressor.on('error', (err: unknown) => {
-  const known = err instanceof TidemarkError ? err : null;
-  post({ type: 'error', code: known?.code ?? 'corrupt_object', message: known?.message ?? `The compressed data is corrupt: ${(err as Error).message}` });
-  port.close();
-});
+function pump(): void {
+  if (stopped) return;
+  let exhausted = false;
+  try {
+    while (outstanding <= maxOutstandingBytes) {
+      const piece = decoder.read();
+      if (!piece) {
+        exhausted = true;
+        break;
+      }
+      // Pieces are the consumer's own (pull-decoder.ts): their memory moves to the main thread,
+      // except a slice of Node's shared small-buffer pool, which is copied first.
+      const own = piece.buffer instanceof ArrayBuffer && piece.buffer.byteLength > Buffer.poolSize ? piece : Buffer.from(Uint8Array.prototype.slice.call(piece));
+      outstanding += own.byteLength;
+      post({ type: 'data', chunk: own }, [own.buffer as ArrayBuffer]);
+    }
+  } catch (err) {
+    stopped = true;
+    const known = err instanceof TidemarkError ? err : null;
+    post({ type: 'error', code: known?.code ?? 'corrupt_object', message: known?.message ?? `The compressed data is corrupt: ${(err as Error).message}` });
+    port.close();
+    return;
+  }
+  const decoded = received - decoder.buffered;
+  if (decoded > acknowledged) {
+    post({ type: 'consumed', bytes: decoded - acknowledged });
+    acknowledged = decoded;
+  }
+  if (ended && exhausted) {
+    // read() returned null after end() without throwing: the stream is complete
+    stopped = true;
+    post({ type: 'end' });
+    port.close();
+  }
+}
 
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
-    case 'data': {
-      const chunk = Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength);
-      let pending = Math.ceil(chunk.length / sliceBytes);
-      const consumed = (): void => {
-        if (--pending === 0) post({ type: 'consumed', bytes: chunk.length });
-      };
-      for (let at = 0; at < chunk.length; at += sliceBytes) decompressor.write(chunk.subarray(at, at + sliceBytes), consumed);
+    case 'data':
+      received += message.chunk.byteLength;
+      decoder.write(Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength));
       break;
-    }
     case 'end':
-      decompressor.end();
+      ended = true;
+      decoder.end();
       break;
     case 'credit':
       outstanding -= message.bytes;
-      if (outstanding <= maxOutstandingBytes && decompressor.isPaused()) decompressor.resume();
       break;
   }
+  pump();
 });

@@ -1,8 +1,10 @@
 import { createGunzip } from 'node:zlib';
-import { Transform, PassThrough, type TransformCallback } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { TidemarkError } from '../errors.js';
+import { ByteQueue } from './byte-queue.js';
 import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
+import { PullDecoderStream, type PullDecoder } from './pull-decoder.js';
 
 export const compressionKinds = ['none', 'lz4', 'zstd', 'gzip'] as const;
 export type CompressionKind = (typeof compressionKinds)[number];
@@ -15,7 +17,11 @@ export const archiveSuffix: Record<CompressionKind, string> = {
   gzip: '.gz',
 };
 
-/** A stream that undoes PostgreSQL's server-side compression of a base-backup archive. */
+/**
+ * A stream that undoes PostgreSQL's server-side compression of a base-backup archive. The lz4
+ * and zstd decoders also exist as PullDecoders (`createPullDecoder`), which a worker thread
+ * drives one piece at a time.
+ */
 export function createDecompressor(kind: CompressionKind): Transform {
   switch (kind) {
     case 'none':
@@ -23,36 +29,58 @@ export function createDecompressor(kind: CompressionKind): Transform {
     case 'gzip':
       return createGunzip();
     case 'lz4':
-      return new Lz4FrameDecoder();
     case 'zstd':
-      return new ZstdDecoder();
+      return new PullDecoderStream(createPullDecoder(kind));
   }
 }
 
-class ZstdDecoder extends Transform {
+export function createPullDecoder(kind: 'lz4' | 'zstd'): PullDecoder {
+  return kind === 'lz4' ? new Lz4FrameDecoder() : new ZstdDecoder();
+}
+
+/** Input is given to fzstd in slices of this size, so one slice expands into a bounded amount of output. */
+const zstdSliceBytes = 64 * 1024;
+
+class ZstdDecoder implements PullDecoder {
+  private readonly input = new ByteQueue();
+  private readonly output: Buffer[] = [];
+  private ended = false;
+  private finished = false;
   private readonly decoder = new ZstdDecompress((data) => {
-    this.push(Buffer.from(data));
+    // fzstd may reuse its buffers: the consumer gets a copy of its own.
+    const copy = Buffer.allocUnsafeSlow(data.length);
+    copy.set(data);
+    this.output.push(copy);
   });
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-      done();
-    } catch (err) {
-      done(
-        new TidemarkError('corrupt_object', `The zstd data is corrupt: ${(err as Error).message}`),
-      );
-    }
+  get buffered(): number {
+    return this.input.length;
   }
 
-  override _flush(done: TransformCallback): void {
+  write(chunk: Buffer): void {
+    this.input.push(chunk);
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+
+  read(): Buffer | null {
     try {
-      this.decoder.push(new Uint8Array(0), true);
-      done();
+      while (this.output.length === 0) {
+        if (this.input.length > 0) {
+          const slice = this.input.take(zstdSliceBytes);
+          this.decoder.push(new Uint8Array(slice.buffer, slice.byteOffset, slice.length));
+        } else if (this.ended && !this.finished) {
+          this.finished = true;
+          this.decoder.push(new Uint8Array(0), true);
+        } else {
+          return null;
+        }
+      }
     } catch (err) {
-      done(
-        new TidemarkError('corrupt_object', `The zstd data is corrupt: ${(err as Error).message}`),
-      );
+      throw new TidemarkError('corrupt_object', `The zstd data is corrupt: ${(err as Error).message}`);
     }
+    return this.output.shift()!;
   }
 }

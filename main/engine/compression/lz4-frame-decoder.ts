@@ -1,5 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { TidemarkError } from '../errors.js';
+import { ByteQueue } from './byte-queue.js';
+import type { PullDecoder } from './pull-decoder.js';
 
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -21,18 +22,13 @@ type State =
   | { kind: 'content-checksum' };
 
 /**
- * Streaming decoder for the LZ4 frame format (what PostgreSQL's server-side `lz4` compression
- * emits), linked or independent blocks, concatenated and skippable frames. Checksums inside
- * the frame are skipped: every byte was already authenticated by AES-GCM before it got here.
- * Memory: one block plus the 64 KiB window.
+ * Decoder for the LZ4 frame format (what PostgreSQL's server-side `lz4` compression emits),
+ * linked or independent blocks, concatenated and skippable frames, one block per read().
+ * Checksums inside the frame are skipped: every byte was already authenticated by AES-GCM
+ * before it got here. Memory: the queued input, one block and the 64 KiB window.
  */
-export class Lz4FrameDecoder extends Transform {
-  private input: Buffer = Buffer.alloc(0);
-  /** chunks received while too few bytes were there to make progress */
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
-  /** bytes needed at the start of `input` before decoding can go on */
-  private needed = 1;
+export class Lz4FrameDecoder implements PullDecoder {
+  private readonly input = new ByteQueue();
   private state: State = { kind: 'magic' };
   private blockChecksum = false;
   private contentChecksum = false;
@@ -41,138 +37,104 @@ export class Lz4FrameDecoder extends Transform {
   private out: Buffer = Buffer.alloc(0);
   private historyLength = 0;
   private framesSeen = 0;
+  private ended = false;
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    // Gather small chunks until a whole block is there, so each byte is copied once.
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
-    if (this.input.length + this.pendingLength < this.needed) {
-      done();
-      return;
-    }
-    this.input = Buffer.concat([this.input, ...this.pending]);
-    this.pending = [];
-    this.pendingLength = 0;
-    try {
-      this.drain();
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+  get buffered(): number {
+    return this.input.length;
   }
 
-  override _flush(done: TransformCallback): void {
-    if (
-      this.input.length + this.pendingLength > 0 ||
-      this.state.kind !== 'magic' ||
-      this.framesSeen === 0
-    ) {
-      done(new TidemarkError('corrupt_object', 'The LZ4 stream ended in the middle of a frame.'));
-      return;
-    }
-    done();
+  write(chunk: Buffer): void {
+    this.input.push(chunk);
   }
 
-  private drain(): void {
-    let pos = 0;
-    const buf = this.input;
+  end(): void {
+    this.ended = true;
+  }
+
+  read(): Buffer | null {
+    const output = this.step();
+    if (output === null && this.ended && (this.input.length > 0 || this.state.kind !== 'magic' || this.framesSeen === 0)) {
+      throw new TidemarkError('corrupt_object', 'The LZ4 stream ended in the middle of a frame.');
+    }
+    return output;
+  }
+
+  /** Parses until a block's output is ready (returned) or more input is needed (null). */
+  private step(): Buffer | null {
+    const input = this.input;
     for (;;) {
       const s = this.state;
       if (s.kind === 'magic') {
-        if (buf.length - pos < 4) {
-          this.needed = 4;
-          break;
-        }
-        const magic = buf.readUInt32LE(pos);
+        if (input.length < 4) return null;
+        const magic = input.peek(4).readUInt32LE(0);
         if (magic === FRAME_MAGIC) {
-          pos += 4;
+          input.skip(4);
           this.state = { kind: 'header' };
         } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-          if (buf.length - pos < 8) {
-            this.needed = 8;
-            break;
-          }
-          this.state = { kind: 'skip', remaining: buf.readUInt32LE(pos + 4) };
-          pos += 8;
+          if (input.length < 8) return null;
+          this.state = { kind: 'skip', remaining: input.peek(8).readUInt32LE(4) };
+          input.skip(8);
         } else {
           throw new TidemarkError('corrupt_object', 'Not an LZ4 frame (bad magic number).');
         }
       } else if (s.kind === 'skip') {
-        const n = Math.min(s.remaining, buf.length - pos);
-        pos += n;
+        const n = Math.min(s.remaining, input.length);
+        input.skip(n);
         s.remaining -= n;
-        if (s.remaining > 0) {
-          this.needed = 1;
-          break;
-        }
+        if (s.remaining > 0) return null;
         this.state = { kind: 'magic' };
       } else if (s.kind === 'header') {
-        if (buf.length - pos < 2) {
-          this.needed = 2;
-          break;
-        }
-        const flg = buf[pos]!;
-        const bd = buf[pos + 1]!;
+        if (input.length < 2) return null;
+        const head = input.peek(2);
+        const flg = head[0]!;
+        const bd = head[1]!;
         const hasContentSize = (flg & 0x08) !== 0;
         const hasDictId = (flg & 0x01) !== 0;
         const length = 2 + (hasContentSize ? 8 : 0) + (hasDictId ? 4 : 0) + 1;
-        if (buf.length - pos < length) {
-          this.needed = length;
-          break;
-        }
-        if (flg >> 6 !== 1)
-          throw new TidemarkError('corrupt_object', 'Unsupported LZ4 frame version.');
-        if (hasDictId)
-          throw new TidemarkError('unsupported', 'LZ4 frames with a dictionary are not supported.');
+        if (input.length < length) return null;
+        if (flg >> 6 !== 1) throw new TidemarkError('corrupt_object', 'Unsupported LZ4 frame version.');
+        if (hasDictId) throw new TidemarkError('unsupported', 'LZ4 frames with a dictionary are not supported.');
         const max = BLOCK_MAX[(bd >> 4) & 0x07];
         if (max === undefined) throw new TidemarkError('corrupt_object', 'Invalid LZ4 block size.');
         this.blockMax = max;
         this.blockChecksum = (flg & 0x10) !== 0;
         this.contentChecksum = (flg & 0x04) !== 0;
-        if (this.out.length < WINDOW + max) this.out = Buffer.allocUnsafe(WINDOW + max);
+        if (this.out.length < WINDOW + max) this.out = Buffer.allocUnsafeSlow(WINDOW + max);
         this.historyLength = 0;
         this.framesSeen++;
-        pos += length;
+        input.skip(length);
         this.state = { kind: 'block' };
       } else if (s.kind === 'block') {
-        if (buf.length - pos < 4) {
-          this.needed = 4;
-          break;
-        }
-        const word = buf.readUInt32LE(pos);
+        if (input.length < 4) return null;
+        const word = input.peek(4).readUInt32LE(0);
         if (word === 0) {
-          pos += 4;
+          input.skip(4);
           this.state = this.contentChecksum ? { kind: 'content-checksum' } : { kind: 'magic' };
           continue;
         }
         const size = word & 0x7fffffff;
-        if (size > this.blockMax)
-          throw new TidemarkError('corrupt_object', 'LZ4 block larger than the frame allows.');
+        if (size > this.blockMax) throw new TidemarkError('corrupt_object', 'LZ4 block larger than the frame allows.');
         const total = 4 + size + (this.blockChecksum ? 4 : 0);
-        if (buf.length - pos < total) {
-          this.needed = total;
-          break;
-        }
-        const data = buf.subarray(pos + 4, pos + 4 + size);
-        if (word & 0x80000000) this.emitBlock(data);
-        else this.decodeBlock(data);
-        pos += total;
+        if (input.length < total) return null;
+        // A view of the input when the block lies in one chunk; copied only when it straddles two.
+        const data = input.peek(4 + size).subarray(4);
+        const output = word & 0x80000000 ? this.storedBlock(data) : this.decodeBlock(data);
+        input.skip(total);
+        return output;
       } else {
-        if (buf.length - pos < 4) {
-          this.needed = 4;
-          break;
-        }
-        pos += 4;
+        if (input.length < 4) return null;
+        input.skip(4);
         this.state = { kind: 'magic' };
       }
     }
-    this.input = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
   }
 
-  /** Appends decoded bytes to the window and passes a copy downstream. */
-  private emitBlock(data: Buffer): void {
-    this.push(Buffer.from(data));
+  /** An uncompressed block: the consumer gets its own copy, the window remembers it. */
+  private storedBlock(data: Buffer): Buffer {
+    const copy = Buffer.allocUnsafeSlow(data.length);
+    data.copy(copy);
     this.remember(data, 0, data.length);
+    return copy;
   }
 
   private remember(src: Buffer, start: number, end: number): void {
@@ -188,7 +150,7 @@ export class Lz4FrameDecoder extends Transform {
     }
   }
 
-  private decodeBlock(src: Buffer): void {
+  private decodeBlock(src: Buffer): Buffer {
     const out = this.out;
     const base = this.historyLength;
     let op = base;
@@ -238,12 +200,13 @@ export class Lz4FrameDecoder extends Transform {
         while (op < stop) out[op++] = out[from++]!;
       }
     }
-    this.push(Buffer.from(out.subarray(base, op)));
-    this.historyLength = op;
-    if (op > WINDOW) {
-      out.copy(out, 0, op - WINDOW, op);
-      this.historyLength = WINDOW;
-    }
+    // The block is handed downstream where it was decoded (no copy); only the window moves to
+    // a fresh buffer, so the one handed out is never written again.
+    const keep = Math.min(op, WINDOW);
+    this.out = Buffer.allocUnsafeSlow(out.length);
+    out.copy(this.out, 0, op - keep, op);
+    this.historyLength = keep;
+    return out.subarray(base, op);
   }
 }
 

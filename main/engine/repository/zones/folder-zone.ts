@@ -10,6 +10,8 @@ import { checkKey, checkPrefix, compareKeys, isHiddenKey, tempNamePrefix } from 
 import { roundTripProbe } from './zone-probe.js';
 import { cancelledError, emptyReadable, onAbort, readableFromZone } from './zone-streams.js';
 
+const readSizeBytes = 1024 * 1024;
+
 export interface FolderZoneOptions {
   id: string;
   /** the zone's root; must already exist (an unmounted share must not be silently recreated) */
@@ -78,7 +80,8 @@ export class FolderZone implements Zone {
         await file.close();
         return emptyReadable();
       }
-      const stream = file.createReadStream({ start: offset, autoClose: true });
+      // Reads of one chunk's size: at the default 64 KiB, a restore spent ~10% more CPU on read calls (measured).
+      const stream = file.createReadStream({ start: offset, autoClose: true, highWaterMark: readSizeBytes });
       file = undefined; // the stream owns it now
       return readableFromZone(stream, (err) => toZoneError(err, context), options.signal);
     } catch (err) {
