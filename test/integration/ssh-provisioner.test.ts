@@ -292,7 +292,7 @@ describe.skipIf(!ready)('SSH provisioner against a real sshd on loopback', () =>
       expect(node.dataDir).toBe(join(remote, 'n1', 'data'));
       expect(node.port).toBeGreaterThanOrEqual(5432);
 
-      await node.extractTar({ kind: 'data' }, createReadStream(join(backup, 'base.tar')));
+      await node.extractArchive({ kind: 'data' }, { stream: createReadStream(join(backup, 'base.tar')), compression: 'none' });
       expect((await node.readDataFile('PG_VERSION'))?.toString()).toBe('15\n');
       expect(await node.readDataFile('no-such-file')).toBeNull();
       await expect(node.writeDataFile('../escape', 'x')).rejects.toMatchObject({
@@ -395,24 +395,32 @@ describe.skipIf(!ready)('SSH provisioner against a real sshd on loopback', () =>
     nodes.push(node);
     expect(existsSync(join(remote, odd, 'data'))).toBe(true);
     // a well-formed archive tar cannot extract: a file, then a file "inside" it
-    const remoteFails = node.extractTar(
+    const remoteFails = node.extractArchive(
       { kind: 'data' },
-      Readable.from([
-        tarOf([
-          ['a', 'x'],
-          ['a/b', 'y'],
+      {
+        stream: Readable.from([
+          tarOf([
+            ['a', 'x'],
+            ['a/b', 'y'],
+          ]),
         ]),
-      ]),
+        compression: 'none',
+      },
     );
     await expect(remoteFails).rejects.toThrow(
       /Extracting the base backup of node n1 .* failed on .*exit status 2.*Not a directory/s,
     );
     await expect(
-      node.extractTar({ kind: 'data' }, Readable.from([Buffer.alloc(4096, 0x41)])),
+      node.extractArchive({ kind: 'data' }, { stream: Readable.from([Buffer.alloc(4096, 0x41)]), compression: 'none' }),
     ).rejects.toMatchObject({ code: 'corrupt_object' });
     await expect(
-      node.extractTar({ kind: 'data' }, Readable.from([tarOf([['../outside', 'x']])])),
+      node.extractArchive({ kind: 'data' }, { stream: Readable.from([tarOf([['../outside', 'x']])]), compression: 'none' }),
     ).rejects.toThrow(/points outside the target folder/);
+    // A source that fails midway (a chunk that does not authenticate) is the error reported, not the remote tar's broken input.
+    const damagedSource = new Readable({ read() {} });
+    damagedSource.push(tarOf([['ok', 'x']]).subarray(0, 512));
+    setTimeout(() => damagedSource.destroy(new TidemarkError('corrupt_object', 'Object k failed authentication at chunk 3.')), 50);
+    await expect(node.extractArchive({ kind: 'data' }, { stream: damagedSource, compression: 'none' })).rejects.toMatchObject({ code: 'corrupt_object', message: expect.stringContaining('chunk 3') });
     expect(existsSync(join(remote, 'outside'))).toBe(false);
 
     // a WAL source failing midway leaves neither the file nor a temp file in the spool

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import {
@@ -97,5 +98,24 @@ describe('other decompressors', () => {
     // a flipped bit is caught by the format or the frame checksum, or changes the output: never silently equal
     if (Buffer.isBuffer(out)) expect(out.equals(plain)).toBe(false);
     else expect(out).toMatchObject({ code: 'corrupt_object' });
+  });
+
+  it('decodes only as fast as it is read: 256 MiB of zeros from < 2 MiB never pile up for a slow reader', async () => {
+    const zeros = execFileSync('lz4', ['-c', '-q', '-BD', '-B5'], { input: Buffer.alloc(256 << 20), maxBuffer: 64 << 20 });
+    expect(zeros.length).toBeLessThan(2 << 20);
+    const decompressor = createDecompressor('lz4');
+    let received = 0;
+    let peakWaiting = 0;
+    const slow = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        peakWaiting = Math.max(peakWaiting, decompressor.readableLength);
+        if (received % (16 << 20) < chunk.length) setTimeout(done, 5);
+        else done();
+      },
+    });
+    await pipeline(Readable.from([zeros.subarray(0, 1 << 20), zeros.subarray(1 << 20)]), decompressor, slow);
+    expect(received).toBe(256 << 20);
+    expect(peakWaiting).toBeLessThan(4 << 20);
   });
 });

@@ -1,5 +1,5 @@
 import { createGunzip } from 'node:zlib';
-import { PassThrough, type Transform } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { TidemarkError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
@@ -18,11 +18,10 @@ export const archiveSuffix: Record<CompressionKind, string> = {
 };
 
 /**
- * A stream that undoes PostgreSQL's server-side compression of a base-backup archive. The lz4
- * and zstd decoders also exist as PullDecoders (`createPullDecoder`), which a worker thread
- * drives one piece at a time.
+ * A stream that undoes PostgreSQL's server-side compression of a base-backup archive. lz4 and
+ * zstd decode only as fast as the stream is read (pull-decoder.ts).
  */
-export function createDecompressor(kind: CompressionKind): Transform {
+export function createDecompressor(kind: CompressionKind): Duplex {
   switch (kind) {
     case 'none':
       return new PassThrough();
@@ -34,7 +33,7 @@ export function createDecompressor(kind: CompressionKind): Transform {
   }
 }
 
-export function createPullDecoder(kind: 'lz4' | 'zstd'): PullDecoder {
+function createPullDecoder(kind: 'lz4' | 'zstd'): PullDecoder {
   return kind === 'lz4' ? new Lz4FrameDecoder() : new ZstdDecoder();
 }
 

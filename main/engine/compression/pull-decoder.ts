@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Duplex } from 'node:stream';
 
 /**
  * A decompressor driven by its consumer: input is queued, output is produced one piece at a
@@ -17,33 +17,56 @@ export interface PullDecoder {
   readonly buffered: number;
 }
 
-/** A PullDecoder as a Transform stream (all the output of a chunk is pushed at once). */
-export class PullDecoderStream extends Transform {
+/**
+ * A PullDecoder as a stream that decodes only as fast as its reader reads: a write is
+ * acknowledged once its bytes are decoded, and decoding stops whenever the reader is full, so
+ * memory stays at about one piece plus the reader's buffer however well the data compresses.
+ */
+export class PullDecoderStream extends Duplex {
+  /** the callback of the write whose bytes are being decoded */
+  private pendingWrite: ((err?: Error | null) => void) | null = null;
+  private pendingFinal: ((err?: Error | null) => void) | null = null;
+  private done = false;
+
   constructor(private readonly decoder: PullDecoder) {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.decoder.write(chunk);
-      this.drain();
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.decoder.write(chunk);
+    this.pendingWrite = callback;
+    this.pull();
   }
 
-  override _flush(done: TransformCallback): void {
-    try {
-      this.decoder.end();
-      this.drain();
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+  override _final(callback: (err?: Error | null) => void): void {
+    this.decoder.end();
+    this.pendingFinal = callback;
+    this.pull();
   }
 
-  private drain(): void {
-    for (let piece = this.decoder.read(); piece; piece = this.decoder.read()) this.push(piece);
+  override _read(): void {
+    this.pull();
+  }
+
+  private pull(): void {
+    if (this.done) return;
+    try {
+      for (let piece = this.decoder.read(); piece; piece = this.decoder.read()) {
+        if (!this.push(piece)) return; // the reader is full: _read() resumes
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    // The decoder needs more input, or (after end) is finished.
+    if (this.pendingFinal) {
+      this.done = true;
+      this.push(null);
+      this.pendingFinal();
+    } else if (this.pendingWrite) {
+      const callback = this.pendingWrite;
+      this.pendingWrite = null;
+      callback();
+    }
   }
 }

@@ -8,10 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { TidemarkError } from '../errors.js';
-import type { NodeSpec, ProvisionedNode } from './provisioner.js';
+import { extractArchiveOffThread } from './archive-extract.js';
+import type { ArchiveTarget, NodeSpec, ProvisionedNode, StoredArchive } from './provisioner.js';
 import { buildRestoreCommand } from './restore-command.js';
 import type { ServerUser } from './server-user.js';
-import { extractTarInto } from './tar-extract.js';
 
 export interface LocalNodeOptions {
   spec: NodeSpec;
@@ -59,8 +59,8 @@ export class LocalNode implements ProvisionedNode {
     this.logFile = layout.logFile;
   }
 
-  async extractTar(into: { kind: 'data' } | { kind: 'tablespace'; oid: number }, tar: Readable): Promise<void> {
-    await extractTarInto(this.targetDir(into), tar, { owner: this.options.serverUser.owner });
+  async extractArchive(into: ArchiveTarget, archive: StoredArchive, onBytes?: (bytes: number) => void): Promise<void> {
+    await extractArchiveOffThread(this.targetDir(into), archive.stream, { compression: archive.compression, owner: this.options.serverUser.owner, ...(onBytes ? { onBytes } : {}) });
   }
 
   async writeDataFile(relativePath: string, content: string | Buffer, mode = 0o600): Promise<void> {

@@ -1,8 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { createOffThreadDecompressor } from '../compression/threaded-decompressor.js';
 import { TidemarkError, isAbortError, throwIfAborted } from '../errors.js';
 import { parseLsn } from '../replication/lsn.js';
 import { identFile, isolatedHba } from './access-config.js';
@@ -119,21 +116,26 @@ async function extractBaseBackup(input: NodeRecoveryInput, progress: NodeProgres
 
 async function extractArchive(input: NodeRecoveryInput, archive: RestoreArchive, progress: NodeProgressReporter): Promise<void> {
   const { node, source, signal } = input;
-  const compressed = await source.openArchive(archive.name, signal);
-  const counter = new ByteCounter((n) => progress.addBytes(n));
-  const piping = pipeline(compressed, createOffThreadDecompressor(archive.compression), counter, signal ? { signal } : {});
+  const stream = await source.openArchive(archive.name, signal);
+  const cancel = (): void => {
+    stream.destroy(new TidemarkError('cancelled', 'Cancelled.', { retryable: true }));
+  };
+  signal?.addEventListener('abort', cancel, { once: true });
+  let reported = 0;
   const into = archive.tablespaceOid === null ? ({ kind: 'data' } as const) : ({ kind: 'tablespace', oid: archive.tablespaceOid } as const);
-  const extracting = node.extractTar(into, counter).catch((err: unknown) => {
-    compressed.destroy();
-    throw err;
-  });
-  const [piped, extracted] = await Promise.allSettled([piping, extracting]);
-  const errors = [extracted, piped].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-  if (errors.length === 0) return;
-  if (signal?.aborted) throw new TidemarkError('cancelled', 'Cancelled.', { retryable: true });
-  const meaningful = errors.find((e) => e instanceof TidemarkError) ?? errors[0];
-  if (meaningful instanceof TidemarkError) throw meaningful;
-  throw new TidemarkError('internal', `Extracting ${archive.name} onto node ${node.nodeId} failed: ${(meaningful as Error).message}`, { cause: meaningful });
+  try {
+    await node.extractArchive(into, { stream, compression: archive.compression }, (total) => {
+      progress.addBytes(total - reported);
+      reported = total;
+    });
+  } catch (err) {
+    if (signal?.aborted) throw new TidemarkError('cancelled', 'Cancelled.', { retryable: true });
+    if (err instanceof TidemarkError) throw err;
+    throw new TidemarkError('internal', `Extracting ${archive.name} onto node ${node.nodeId} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+    stream.destroy();
+  }
 }
 
 /** Makes the extracted data directory start as an isolated recovering node. */
@@ -272,15 +274,4 @@ export function walBytesBetween(fromLsn: string, toLsn: string | null): number |
   if (toLsn === null) return null;
   const bytes = parseLsn(toLsn) - parseLsn(fromLsn);
   return bytes < 0n ? 0 : Number(bytes);
-}
-
-class ByteCounter extends Transform {
-  constructor(private readonly onBytes: (bytes: number) => void) {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.onBytes(chunk.length);
-    done(null, chunk);
-  }
 }

@@ -1,5 +1,14 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
+import type { CompressionKind } from '../compression/decompressor.js';
+
+export type ArchiveTarget = { kind: 'data' } | { kind: 'tablespace'; oid: number };
+
+/** A base-backup archive as the repository gives it back: decrypted, still compressed. */
+export interface StoredArchive {
+  stream: Readable;
+  compression: CompressionKind;
+}
 
 /**
  * A provisioner creates the NEW cluster's nodes: where their files go, how their server is
@@ -61,8 +70,11 @@ export interface ProvisionedNode {
   readonly walSpoolDir: string;
   /** the folder of the server's unix socket on the target (`unix_socket_directories`) */
   readonly socketDir: string;
-  /** Extracts a plain (decompressed) tar stream into the data directory or a tablespace folder. */
-  extractTar(into: { kind: 'data' } | { kind: 'tablespace'; oid: number }, tar: Readable): Promise<void>;
+  /**
+   * Unpacks a base-backup archive, as stored (compressed by the server or not), into the data
+   * directory or a tablespace folder; `onBytes` gets the tar bytes unpacked so far.
+   */
+  extractArchive(into: ArchiveTarget, archive: StoredArchive, onBytes?: (bytes: number) => void): Promise<void>;
   /** Writes a file under the data directory (relative path), atomically, owned by the server's user. */
   writeDataFile(relativePath: string, content: string | Buffer, mode?: number): Promise<void>;
   readDataFile(relativePath: string): Promise<Buffer | null>;

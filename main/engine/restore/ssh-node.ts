@@ -2,8 +2,10 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { createDecompressor } from '../compression/decompressor.js';
 import { TidemarkError } from '../errors.js';
-import type { ProvisionedNode } from './provisioner.js';
+import { ByteCounter } from './byte-counter.js';
+import type { ArchiveTarget, ProvisionedNode, StoredArchive } from './provisioner.js';
 import { buildRestoreCommand, shellQuote, spoolPlanFile } from './restore-command.js';
 import {
   listRemoteFolder,
@@ -66,13 +68,10 @@ export class SshNode implements ProvisionedNode {
     this.socketDir = layout.baseDir;
   }
 
-  async extractTar(
-    into: { kind: 'data' } | { kind: 'tablespace'; oid: number },
-    tar: Readable,
-  ): Promise<void> {
+  async extractArchive(into: ArchiveTarget, archive: StoredArchive, onBytes?: (bytes: number) => void): Promise<void> {
     const dir = into.kind === 'data' ? this.dataDir : this.layout.tablespaces.get(into.oid);
     if (dir === undefined) {
-      tar.destroy();
+      archive.stream.destroy();
       throw new TidemarkError(
         'invalid_input',
         `Node ${this.nodeId} has no folder for tablespace ${into.kind === 'tablespace' ? into.oid : ''}; give it a location in the restore settings.`,
@@ -86,17 +85,21 @@ export class SshNode implements ProvisionedNode {
     try {
       session = await this.session();
     } catch (err) {
-      tar.destroy();
+      archive.stream.destroy();
       throw err;
     }
+    // Decompressed here: the target host needs nothing but tar. The guard's failure reaches the
+    // remote side as a destroyed input; the source's own error too.
     const guard = tarEntryGuard(what);
-    // The guard's failure reaches the remote side as a destroyed input; the source's own error too.
-    pipeline(tar, guard).catch(() => undefined);
+    const feeding = pipeline(archive.stream, createDecompressor(archive.compression), new ByteCounter(onBytes), guard);
     // Drain after a successful extract: tar may stop at the end-of-archive blocks before EOF.
     const script = `tar -x -f - -C ${shellQuote(dir)} && exec cat >/dev/null`;
-    const result = await session.exec(script, { input: guard, maxStdoutBytes: 64 * 1024 });
-    if (result.code !== 0)
-      throw remoteFailure(`Extracting ${what} into ${dir}`, session.label, result);
+    const [fed, ran] = await Promise.allSettled([feeding, session.exec(script, { input: guard, maxStdoutBytes: 64 * 1024 })]);
+    // What went wrong on this side (a chunk that does not authenticate, an unsafe entry) says more than the remote tar's broken input.
+    if (fed.status === 'rejected' && fed.reason instanceof TidemarkError) throw fed.reason;
+    if (ran.status === 'rejected') throw ran.reason;
+    if (ran.value.code !== 0) throw remoteFailure(`Extracting ${what} into ${dir}`, session.label, ran.value);
+    if (fed.status === 'rejected') throw fed.reason;
   }
 
   async writeDataFile(relativePath: string, content: string | Buffer, mode = 0o600): Promise<void> {
