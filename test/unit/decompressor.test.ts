@@ -56,6 +56,14 @@ describe('LZ4 frame decoder (against the reference lz4 tool)', () => {
     }
   });
 
+  it('keeps matches right across its decode buffers (20 MiB, linked blocks of 64 KiB and 4 MiB)', async () => {
+    const large = Buffer.concat(Array.from({ length: 7 }, () => sample(3 * 1024 * 1024)));
+    for (const flags of [['-B4', '-BD'], ['-B7', '-BD']]) {
+      const compressed = execFileSync('lz4', ['-c', '-q', ...flags], { input: large, maxBuffer: 64 << 20 });
+      expect((await decode('lz4', compressed, 300_000)).equals(large), flags.join(' ')).toBe(true);
+    }
+  });
+
   it('decodes concatenated frames and skips skippable frames', async () => {
     const a = execFileSync('lz4', ['-c', '-q'], { input: plain.subarray(0, 100_000) });
     const b = execFileSync('lz4', ['-c', '-q'], { input: plain.subarray(100_000, 300_000) });

@@ -7,6 +7,8 @@ const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 /** LZ4 matches reach at most 64 KiB back, across blocks when blocks are linked. */
 const WINDOW = 64 * 1024;
+/** Size of the buffers blocks are decoded into (larger for frames with larger blocks). */
+const arenaBytes = 4 * 1024 * 1024;
 const BLOCK_MAX: Record<number, number> = {
   4: 64 * 1024,
   5: 256 * 1024,
@@ -33,9 +35,16 @@ export class Lz4FrameDecoder implements PullDecoder {
   private blockChecksum = false;
   private contentChecksum = false;
   private blockMax = 0;
-  /** history window followed by the block being decoded */
-  private out: Buffer = Buffer.alloc(0);
-  private historyLength = 0;
+  /**
+   * Blocks are decoded one after another into an arena and handed out as views of it; the
+   * 64 KiB of history the next block may refer to is whatever precedes `pos`. Only when the
+   * arena is full does that history move, to a fresh arena: the views handed out are never
+   * written again.
+   */
+  private arena: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  /** matches never reach before this: the start of the frame, or of history that was cut */
+  private historyStart = 0;
   private framesSeen = 0;
   private ended = false;
 
@@ -99,8 +108,7 @@ export class Lz4FrameDecoder implements PullDecoder {
         this.blockMax = max;
         this.blockChecksum = (flg & 0x10) !== 0;
         this.contentChecksum = (flg & 0x04) !== 0;
-        if (this.out.length < WINDOW + max) this.out = Buffer.allocUnsafeSlow(WINDOW + max);
-        this.historyLength = 0;
+        this.historyStart = this.pos;
         this.framesSeen++;
         input.skip(length);
         this.state = { kind: 'block' };
@@ -129,30 +137,33 @@ export class Lz4FrameDecoder implements PullDecoder {
     }
   }
 
-  /** An uncompressed block: the consumer gets its own copy, the window remembers it. */
+  /** An uncompressed block is handed out as it came; the window keeps its last 64 KiB. */
   private storedBlock(data: Buffer): Buffer {
-    const copy = Buffer.allocUnsafeSlow(data.length);
-    data.copy(copy);
-    this.remember(data, 0, data.length);
-    return copy;
+    const tail = Math.min(data.length, WINDOW);
+    this.makeRoom(tail);
+    data.copy(this.arena, this.pos, data.length - tail);
+    // Bytes before the tail are out of reach when the tail is a whole window; otherwise the tail is all of it.
+    if (tail === WINDOW) this.historyStart = this.pos;
+    this.pos += tail;
+    return data;
   }
 
-  private remember(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    if (n >= WINDOW) {
-      src.copy(this.out, 0, end - WINDOW, end);
-      this.historyLength = WINDOW;
-    } else {
-      const keep = Math.min(this.historyLength, WINDOW - n);
-      this.out.copy(this.out, 0, this.historyLength - keep, this.historyLength);
-      src.copy(this.out, keep, start, end);
-      this.historyLength = keep + n;
-    }
+  /** Ensures `bytes` fit after `pos`, moving the history to a fresh arena if they do not. */
+  private makeRoom(bytes: number): void {
+    if (this.pos + bytes <= this.arena.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(arenaBytes, WINDOW + 2 * Math.max(bytes, this.blockMax)));
+    const keep = Math.min(this.pos - this.historyStart, WINDOW);
+    this.arena.copy(next, 0, this.pos - keep, this.pos);
+    this.arena = next;
+    this.pos = keep;
+    this.historyStart = 0;
   }
 
   private decodeBlock(src: Buffer): Buffer {
-    const out = this.out;
-    const base = this.historyLength;
+    this.makeRoom(this.blockMax);
+    const out = this.arena;
+    const base = this.pos;
+    const floor = this.historyStart;
     let op = base;
     let ip = 0;
     const end = src.length;
@@ -179,7 +190,7 @@ export class Lz4FrameDecoder implements PullDecoder {
       if (ip >= end) break; // the last sequence has literals only
       const offset = src[ip]! | (src[ip + 1]! << 8);
       ip += 2;
-      if (offset === 0 || offset > op) throw corrupt();
+      if (offset === 0 || offset > op - floor) throw corrupt();
       let matchLength = token & 0x0f;
       if (matchLength === 15) {
         let b: number;
@@ -200,12 +211,7 @@ export class Lz4FrameDecoder implements PullDecoder {
         while (op < stop) out[op++] = out[from++]!;
       }
     }
-    // The block is handed downstream where it was decoded (no copy); only the window moves to
-    // a fresh buffer, so the one handed out is never written again.
-    const keep = Math.min(op, WINDOW);
-    this.out = Buffer.allocUnsafeSlow(out.length);
-    out.copy(this.out, 0, op - keep, op);
-    this.historyLength = keep;
+    this.pos = op;
     return out.subarray(base, op);
   }
 }

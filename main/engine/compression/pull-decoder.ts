@@ -3,8 +3,8 @@ import { Duplex } from 'node:stream';
 /**
  * A decompressor driven by its consumer: input is queued, output is produced one piece at a
  * time when asked for, so a consumer that stops asking holds memory to one piece however well
- * the data compresses. Every piece returned is the consumer's own: the decoder never writes to
- * it again (a worker thread hands such memory over instead of copying it).
+ * the data compresses. The decoder never writes to a piece once returned (it may be a view of
+ * the input or of a larger buffer), so the consumer can keep it as long as it needs.
  */
 export interface PullDecoder {
   /** Queues compressed bytes (kept by reference until decoded). */
