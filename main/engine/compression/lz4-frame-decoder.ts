@@ -9,6 +9,8 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 const WINDOW = 64 * 1024;
 /** Size of the buffers blocks are decoded into (larger for frames with larger blocks). */
 const arenaBytes = 4 * 1024 * 1024;
+/** Literal runs and matches shorter than this are copied byte by byte: cheaper than a copy call. */
+const shortRun = 16;
 const BLOCK_MAX: Record<number, number> = {
   4: 64 * 1024,
   5: 256 * 1024,
@@ -179,8 +181,7 @@ export class Lz4FrameDecoder implements PullDecoder {
         } while (b === 255 && ip < end);
       }
       if (ip + literals > end || op + literals > limit) throw corrupt();
-      // Most literal runs and matches are short: a plain loop beats Buffer.copy's call cost.
-      if (literals < 16) {
+      if (literals < shortRun) {
         for (let i = 0; i < literals; i++) out[op + i] = src[ip + i]!;
       } else {
         src.copy(out, op, ip, ip + literals);
@@ -202,13 +203,22 @@ export class Lz4FrameDecoder implements PullDecoder {
       matchLength += 4;
       if (op + matchLength > limit) throw corrupt();
       let from = op - offset;
-      if (offset >= matchLength && matchLength >= 16) {
-        out.copy(out, op, from, from + matchLength);
-        op += matchLength;
-      } else {
-        // Short or overlapping match (the source is being written as it is read, run-length style).
+      if (matchLength < shortRun) {
         const stop = op + matchLength;
         while (op < stop) out[op++] = out[from++]!;
+      } else if (offset >= matchLength) {
+        out.copyWithin(op, from, from + matchLength);
+        op += matchLength;
+      } else {
+        // Overlapping: the pattern of `offset` bytes repeats; copy it in doubling steps.
+        const stop = op + matchLength;
+        let step = offset;
+        while (op < stop) {
+          const n = Math.min(step, stop - op);
+          out.copyWithin(op, from, from + n);
+          op += n;
+          step += n;
+        }
       }
     }
     this.pos = op;
