@@ -216,7 +216,9 @@ async function writeEntry(
       batch = [];
       batchBytes = 0;
       const { done } = await pipelineOfWrites.submit(length, async () => {
-        await writeAllAt(handle, pieces, at);
+        await writeAllAt(handle, pieces, at).catch((err: unknown) => {
+          throw diskError(err, path);
+        });
         onWritten(length);
       });
       writes.push(done);
