@@ -8,7 +8,7 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 /** LZ4 matches reach at most 64 KiB back, across blocks when blocks are linked. */
 const WINDOW = 64 * 1024;
 /** Size of the buffers blocks are decoded into (larger for frames with larger blocks). */
-const arenaBytes = 4 * 1024 * 1024;
+const arenaBytes = 1024 * 1024;
 /** Literal runs and matches shorter than this are copied byte by byte: cheaper than a copy call. */
 const shortRun = 16;
 const BLOCK_MAX: Record<number, number> = {

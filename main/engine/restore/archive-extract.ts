@@ -22,7 +22,7 @@ export interface ArchiveExtractOptions {
 }
 
 /** Stored bytes handed to the worker and not yet decoded; above this, reading waits. */
-const maxInFlightBytes = 8 * 1024 * 1024;
+const maxInFlightBytes = 4 * 1024 * 1024;
 
 /**
  * Unpacks a base-backup archive as stored (compressed or not) into `dir`. Decompressing and

@@ -154,7 +154,7 @@ class WritePipeline {
   private failure: unknown = null;
 
   constructor(
-    private readonly maxBytes = 32 * 1024 * 1024,
+    private readonly maxBytes = 8 * 1024 * 1024,
     private readonly maxOperations = 64,
   ) {}
 
