@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--bin-dir <folder>', 'local: PostgreSQL server binaries of the backup\'s major version')
     .option('--hosts <file>', 'ssh: JSON file with the target hosts and the nodes each gets')
     .option('--allow <cidr...>', 'client networks allowed to connect (scram-sha-256); localhost always')
-    .option('--full-verify', 'authenticate every object before starting (reads everything once)')
+    .option('--full-verify', 'authenticate every byte of every object before creating anything (reads everything one more time); by default each object is checked at both ends first and every chunk as it is restored')
     .option('--keep-failed', 'on failure keep the new nodes (stopped) for inspection')
     .option('--register-as <name>', 'register the new cluster in Tidemark under this name')
     .option('--register-repository <id>', 'repository for backups of the registered cluster')
