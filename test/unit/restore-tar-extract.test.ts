@@ -1,4 +1,5 @@
-import { readFile, readlink, readdir, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -75,5 +76,20 @@ describe('extracting a base-backup archive', () => {
   it('fails on a truncated archive', async () => {
     const full = await tarBytes([{ header: { name: 'f', mode: 0o600 }, body: Buffer.alloc(10_000, 1) }]);
     await expect(extractTarInto(dir.path, Readable.from([full.subarray(0, 3000)]))).rejects.toThrow();
+  });
+
+  it('gives files the archive\'s mode even under a umask that strips it (077 against 0640)', async () => {
+    const archive = join(dir.path, 'group-readable.tar');
+    await writeFile(archive, await tarBytes([{ header: { name: 'global/pg_control', mode: 0o640 }, body: 'control' }]));
+    const into = join(dir.path, 'under-077');
+    const script = `const { extractTarInto } = await import(${JSON.stringify(new URL('../../main/engine/restore/tar-extract.ts', import.meta.url).pathname)});
+      const { createReadStream } = await import('node:fs');
+      await (await import('node:fs/promises')).mkdir(${JSON.stringify(into)});
+      await extractTarInto(${JSON.stringify(into)}, createReadStream(${JSON.stringify(archive)}));`;
+    const scriptFile = join(dir.path, 'extract.mjs');
+    await writeFile(scriptFile, script);
+    const run = spawnSync('sh', ['-c', `umask 077 && exec "${process.execPath}" --import tsx "${scriptFile}"`], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect((await stat(join(into, 'global/pg_control'))).mode & 0o777).toBe(0o640);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { chown, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,6 +25,21 @@ const writeBatchBytes = 1024 * 1024;
 
 /** Files from this size on are flushed to disk when complete; smaller ones are left to PostgreSQL's start (one flush each would cost more than their bytes). */
 const flushFileBytes = 1024 * 1024;
+
+/**
+ * The umask files are created under, from /proc (process.umask() would briefly change it for
+ * every thread); null where unknown, and then every file gets an explicit chmod.
+ */
+const umask = readUmask();
+
+function readUmask(): number | null {
+  try {
+    const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number.parseInt(match[1]!, 8) : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Extracts a plain tar stream (a base-backup archive) into `dir`, keeping file modes. Refuses
@@ -239,8 +255,8 @@ async function writeEntry(
     try {
       await Promise.all(writes);
       pipelineOfWrites.check();
-      // open() applies the umask; the archive's mode is what PostgreSQL expects
-      await handle.chmod(mode);
+      // open() applied the umask; the archive's mode is what PostgreSQL expects
+      if (umask === null || (mode & umask) !== 0) await handle.chmod(mode);
       // Flushed now, while later files are still being unpacked, so PostgreSQL's sync of the
       // data directory at start finds them clean (0.4 s less per GB at start, measured).
       if (position >= flushFileBytes) await handle.datasync();
