@@ -1,12 +1,27 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TidemarkError } from '../errors.js';
+import { acquireFileLock, holderLiveness, readLockHolder, type HeldLock } from '../schedule/run-lock.js';
 import { restoreRecordSchema, type RestoreRecord } from './restore-record-schema.js';
 
 export { restoreRecordSchema, type RestoreRecord };
 
-/** One JSON file per restore under `<data>/restores/`, written atomically. */
+/**
+ * One JSON file per restore under `<data>/restores/`, written atomically. A running restore
+ * holds `<id>.lock` (a lock that survives crashes): a record still "running" whose lock has no
+ * live holder belongs to a process that stopped mid-way, and is reported as interrupted.
+ */
 export class RestoreRecordStore {
   constructor(private readonly dir: string) {}
+
+  /** Held by the process running restore `id` until it ends. */
+  lock(id: string): Promise<HeldLock> {
+    return acquireFileLock({
+      path: this.lockPath(id),
+      purpose: `restore ${id}`,
+      busyError: (holder) => new TidemarkError('conflict', `Restore ${id} is already running in process ${holder.pid} on ${holder.hostname}.`),
+    });
+  }
 
   async save(record: RestoreRecord): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -17,11 +32,30 @@ export class RestoreRecordStore {
   }
 
   async get(id: string): Promise<RestoreRecord | null> {
+    let record: RestoreRecord;
     try {
-      return restoreRecordSchema.parse(JSON.parse(await readFile(join(this.dir, `${id}.json`), 'utf8')));
+      record = restoreRecordSchema.parse(JSON.parse(await readFile(join(this.dir, `${id}.json`), 'utf8')));
     } catch {
       return null;
     }
+    return record.state === 'running' ? this.settleIfAbandoned(record) : record;
+  }
+
+  private async settleIfAbandoned(record: RestoreRecord): Promise<RestoreRecord> {
+    const holder = await readLockHolder(this.lockPath(record.id));
+    if (holder && holderLiveness(holder) !== 'dead') return record;
+    const where = record.targets.map((t) => `${t.nodeId} at ${t.location}`).join(', ');
+    record.state = 'interrupted';
+    record.error =
+      `Tidemark stopped while this restore was running, so it could not remove what it had created.` +
+      (where ? ` Nodes it may have created (isolated: no TCP listener, never connected to the source): ${where}. Stop any server there (pg_ctl -D <folder>/data stop -m fast) and remove the folders, then restore again.` : ' Restore again.');
+    await this.save(record);
+    await rm(this.lockPath(record.id), { force: true });
+    return record;
+  }
+
+  private lockPath(id: string): string {
+    return join(this.dir, `${id}.lock`);
   }
 
   async list(): Promise<RestoreRecord[]> {

@@ -11,7 +11,7 @@ import type { AccessRules } from './access-config.js';
 import { restoreCluster, type ClusterRestoreNode } from './cluster-recovery.js';
 import { LocalProvisioner } from './local-provisioner.js';
 import { validatePlan } from './plan-validation.js';
-import type { Provisioner } from './provisioner.js';
+import type { NodeSpec, Provisioner } from './provisioner.js';
 import { repositoryRestoreSource } from './repository-restore-source.js';
 import { RestoreRecordStore, type RestoreRecord } from './restore-record.js';
 import { planRestore, type RestorePlan, type RestoreTarget } from './restore-planner.js';
@@ -67,6 +67,9 @@ export class RestoreService {
     const job = this.options.jobs.start(
       { kind: 'restore', title: `Restore ${request.clusterId} to ${plan.point.name}`, subject: request.clusterId },
       async (ctx) => {
+        const provisioner = createProvisioner(request.provisioner);
+        const specs = new Map(plan.nodes.map((node) => [node.nodeId, nodeSpecFor(provisioner, request.provisioner, node.nodeId)]));
+        const running = await this.records.lock(ctx.jobId);
         const record: RestoreRecord = {
           id: ctx.jobId,
           clusterId: request.clusterId,
@@ -82,16 +85,16 @@ export class RestoreService {
           nodes: [],
           registeredClusterId: null,
           checklist: [],
+          targets: [...specs.values()].map((spec) => ({ nodeId: spec.nodeId, location: nodeLocation(provisioner, spec) })),
         };
         await this.records.save(record);
-        const provisioner = createProvisioner(request.provisioner);
         try {
           ctx.setPhase('validating');
           await validatePlan(repository, plan, { full: request.fullVerify ?? false, signal: ctx.signal, onProgress: (done, total) => ctx.progress(done, total, 'items') });
           ctx.setPhase('checking target');
           const nodes = plan.nodes.map((node): ClusterRestoreNode => ({
             source: repositoryRestoreSource(repository, plan, node, catalog.node(plan.clusterId, node.nodeId)!.record.walSegmentSize),
-            spec: nodeSpecFor(provisioner, request.provisioner, node.nodeId),
+            spec: specs.get(node.nodeId)!,
             role: node.role,
             distNodeId: node.distNodeId,
           }));
@@ -131,6 +134,7 @@ export class RestoreService {
         } finally {
           record.endedAt = new Date().toISOString();
           await this.records.save(record).catch((e: unknown) => this.options.logger.error({ err: e }, 'could not save the restore record'));
+          await running.release();
           await provisioner.close();
         }
       },
@@ -177,4 +181,11 @@ function createProvisioner(choice: ProvisionerChoice): Provisioner {
 function nodeSpecFor(provisioner: Provisioner, choice: ProvisionerChoice, nodeId: string) {
   if (choice.kind === 'local') return { nodeId, baseDir: join(choice.dir, nodeId), port: 0, tablespaces: {} };
   return (provisioner as SshProvisioner).nodeSpec(nodeId);
+}
+
+/** Where a node is created, as a person would look for it: a folder, or user@host:folder. */
+function nodeLocation(provisioner: Provisioner, spec: NodeSpec): string {
+  if (!(provisioner instanceof SshProvisioner)) return spec.baseDir;
+  const host = provisioner.hostFor(spec.nodeId);
+  return host ? `${host.user}@${host.host}:${spec.baseDir}` : spec.baseDir;
 }

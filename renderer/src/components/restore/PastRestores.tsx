@@ -8,6 +8,7 @@ const stateBadge: Record<RestoreRecord['state'], string> = {
   succeeded: 'badge badge-succeeded',
   failed: 'badge badge-failed',
   cancelled: 'badge',
+  interrupted: 'badge badge-failed',
 };
 
 export function PastRestores({ restores }: { restores: RestoreRecord[] }) {
