@@ -48,7 +48,7 @@ export class RestoreRecordStore {
     record.state = 'interrupted';
     record.error =
       `Tidemark stopped while this restore was running, so it could not remove what it had created.` +
-      (where ? ` Nodes it may have created (isolated: no TCP listener, never connected to the source): ${where}. Stop any server there (pg_ctl -D <folder>/data stop -m fast) and remove the folders, then restore again.` : ' Restore again.');
+      (where ? ` Nodes it may have created (none of them connects to the source): ${where}. Stop any server there (pg_ctl -D <folder>/data stop -m fast) and remove the folders, then restore again.` : ' Restore again.');
     await this.save(record);
     await rm(this.lockPath(record.id), { force: true });
     return record;
