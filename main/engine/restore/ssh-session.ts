@@ -137,10 +137,7 @@ export class SshSession {
 
   /** Runs a POSIX sh script on the remote host; resolves with its exit status and output. */
   async exec(script: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.withSessionSlot(async () => {
-      const channel = await this.openExec(`sh -c ${shellQuote(script)}`);
-      return collect(channel, options, this.label);
-    });
+    return this.withSessionSlot(() => this.openExec(`sh -c ${shellQuote(script)}`, options));
   }
 
   /** Like `exec`, but a non-zero exit status becomes a TidemarkError naming `what`. */
@@ -194,12 +191,19 @@ export class SshSession {
     });
   }
 
-  private openExec(command: string): Promise<ClientChannel> {
+  /**
+   * Starts `command` and collects its outcome. The listeners go on in the callback itself: a
+   * short command's exit status can arrive in the same packet batch as the channel's opening,
+   * and ssh2 emits it at once — a listener added one tick later (after an await) misses it,
+   * and the command looked like a lost connection (seen under load with several commands).
+   */
+  private openExec(command: string, options: ExecOptions): Promise<ExecResult> {
     if (this.closedFlag) return Promise.reject(lostConnection(this.label));
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) =>
-        err ? reject(channelOpenError('a remote command', this.label, err)) : resolve(channel),
-      );
+      this.client.exec(command, (err, channel) => {
+        if (err) reject(channelOpenError('a remote command', this.label, err));
+        else collect(channel, options, this.label).then(resolve, reject);
+      });
     });
   }
 
