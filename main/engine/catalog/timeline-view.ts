@@ -320,13 +320,7 @@ function nodeView(
     partials: node.walPartials,
     histories,
     historyTimelines: node.histories,
-    backups: node.backups.map((b) => ({
-      backupId: b.backupId,
-      timeline: b.timeline,
-      endTimeline: b.endTimeline,
-      startLsn: b.startLsn,
-      endLsn: b.endLsn,
-    })),
+    backups: node.backups,
   });
   const merged = mergeRanges(
     continuity.timelines.flatMap((t) =>

@@ -21,6 +21,12 @@ export interface RepositoryRepairReport {
   ok: boolean;
 }
 
+export interface RepairOptions {
+  keys?: string[];
+  signal?: AbortSignal;
+  onProgress?: (progress: RepairProgress) => void;
+}
+
 /**
  * Copies to each zone what it lacks, or holds damaged, from a zone with a copy that
  * authenticates. The keys come from the catalog (plus the recorded missed writes), never
@@ -30,11 +36,7 @@ export interface RepositoryRepairReport {
 export async function repairFromCatalog(
   repository: Repository,
   catalog: Catalog,
-  options: {
-    keys?: string[];
-    signal?: AbortSignal;
-    onProgress?: (progress: RepairProgress) => void;
-  } = {},
+  options: RepairOptions = {},
 ): Promise<RepositoryRepairReport> {
   const missedByZone = repository.zones.missedWrites();
   const stale = await staleCopies(repository, missedByZone);

@@ -328,13 +328,7 @@ async function nodeWalReport(
     partials,
     histories,
     historyTimelines,
-    backups: node.backups.map((b) => ({
-      backupId: b.backupId,
-      timeline: b.timeline,
-      endTimeline: b.endTimeline,
-      startLsn: b.startLsn,
-      endLsn: b.endLsn,
-    })),
+    backups: node.backups,
   });
   return {
     clusterId,

@@ -10,7 +10,7 @@ import {
   type RetentionResult,
   type RetentionRun,
 } from '../catalog/retention-executor.js';
-import { repairFromCatalog, type RepositoryRepairReport } from '../catalog/verify-repair.js';
+import { repairFromCatalog, type RepairOptions, type RepositoryRepairReport } from '../catalog/verify-repair.js';
 import { verifyRepository, type VerifyOptions, type VerifyReport } from '../catalog/verify.js';
 import { TidemarkError, throwIfAborted, toErrorInfo } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -35,7 +35,6 @@ import {
 import { Repository } from './repository.js';
 import type { Zone } from './zone.js';
 import { createZone, zoneSecretName, type ZoneSecretSource } from './zones/zone-factory.js';
-import type { RepairProgress } from './zones/zone-repair.js';
 import type { ZoneHealth } from './zones/zone-set.js';
 
 export type RepositoryConfigInput = Parameters<typeof repositoryConfigSchema.parse>[0];
@@ -418,14 +417,7 @@ export class RepositoryManager {
     return verifyRepository(repository, catalog, options);
   }
 
-  async repair(
-    id: string,
-    options: {
-      keys?: string[];
-      signal?: AbortSignal;
-      onProgress?: (progress: RepairProgress) => void;
-    } = {},
-  ): Promise<RepositoryRepairReport> {
+  async repair(id: string, options: RepairOptions = {}): Promise<RepositoryRepairReport> {
     const { repository, catalog } = await this.open(id);
     try {
       return await repairFromCatalog(repository, catalog, options);
