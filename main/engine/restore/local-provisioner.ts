@@ -113,6 +113,10 @@ export class LocalProvisioner implements Provisioner {
     return problems;
   }
 
+  location(spec: NodeSpec): string {
+    return spec.baseDir;
+  }
+
   async createNode(spec: NodeSpec): Promise<LocalNode> {
     const install = await this.requireInstall();
     const user = await this.user();

@@ -26,6 +26,8 @@ export interface Provisioner {
   check(request: ProvisionRequest): Promise<ProvisionProblem[]>;
   /** Creates a node's folders; the node's server is not started. */
   createNode(spec: NodeSpec): Promise<ProvisionedNode>;
+  /** Where the node's files go, as a person would look for them: a folder, or user@host:folder. */
+  location(spec: NodeSpec): string;
   /**
    * The OS users that connect to a node's unix socket: the one Tidemark's connections arrive as
    * and the server's own (its restore_command and local tools). Restored nodes accept only these,

@@ -11,7 +11,7 @@ import type { AccessRules } from './access-config.js';
 import { restoreCluster, type ClusterRestoreNode } from './cluster-recovery.js';
 import { LocalProvisioner } from './local-provisioner.js';
 import { validatePlan } from './plan-validation.js';
-import type { NodeSpec, Provisioner } from './provisioner.js';
+import type { Provisioner } from './provisioner.js';
 import { repositoryRestoreSource } from './repository-restore-source.js';
 import { RestoreRecordStore, type RestoreRecord } from './restore-record.js';
 import { planRestore, type RestorePlan, type RestoreTarget } from './restore-planner.js';
@@ -85,7 +85,7 @@ export class RestoreService {
           nodes: [],
           registeredClusterId: null,
           checklist: [],
-          targets: [...specs.values()].map((spec) => ({ nodeId: spec.nodeId, location: nodeLocation(provisioner, spec) })),
+          targets: [...specs.values()].map((spec) => ({ nodeId: spec.nodeId, location: provisioner.location(spec) })),
         };
         await this.records.save(record);
         try {
@@ -181,11 +181,4 @@ function createProvisioner(choice: ProvisionerChoice): Provisioner {
 function nodeSpecFor(provisioner: Provisioner, choice: ProvisionerChoice, nodeId: string) {
   if (choice.kind === 'local') return { nodeId, baseDir: join(choice.dir, nodeId), port: 0, tablespaces: {} };
   return (provisioner as SshProvisioner).nodeSpec(nodeId);
-}
-
-/** Where a node is created, as a person would look for it: a folder, or user@host:folder. */
-function nodeLocation(provisioner: Provisioner, spec: NodeSpec): string {
-  if (!(provisioner instanceof SshProvisioner)) return spec.baseDir;
-  const host = provisioner.hostFor(spec.nodeId);
-  return host ? `${host.user}@${host.host}:${spec.baseDir}` : spec.baseDir;
 }

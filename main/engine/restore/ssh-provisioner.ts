@@ -125,6 +125,11 @@ export class SshProvisioner implements Provisioner {
     return [...problems, ...perHost.flat()];
   }
 
+  location(spec: NodeSpec): string {
+    const host = this.hostFor(spec.nodeId);
+    return host ? `${host.user}@${host.host}:${spec.baseDir}` : spec.baseDir;
+  }
+
   async createNode(spec: NodeSpec): Promise<ProvisionedNode> {
     const host = this.hostFor(spec.nodeId);
     if (!host)
