@@ -2,9 +2,8 @@ import { createGunzip } from 'node:zlib';
 import { PassThrough, type Duplex } from 'node:stream';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { TidemarkError } from '../errors.js';
-import { ByteQueue } from './byte-queue.js';
 import { Lz4FrameDecoder } from './lz4-frame-decoder.js';
-import { PullDecoderStream, type PullDecoder } from './pull-decoder.js';
+import { PullDecoderStream, QueuedPullDecoder, type PullDecoder } from './pull-decoder.js';
 
 export const compressionKinds = ['none', 'lz4', 'zstd', 'gzip'] as const;
 export type CompressionKind = (typeof compressionKinds)[number];
@@ -40,10 +39,8 @@ function createPullDecoder(kind: 'lz4' | 'zstd'): PullDecoder {
 /** Input is given to fzstd in slices of this size, so one slice expands into a bounded amount of output. */
 const zstdSliceBytes = 64 * 1024;
 
-class ZstdDecoder implements PullDecoder {
-  private readonly input = new ByteQueue();
+class ZstdDecoder extends QueuedPullDecoder {
   private readonly output: Buffer[] = [];
-  private ended = false;
   private finished = false;
   private readonly decoder = new ZstdDecompress((data) => {
     // fzstd may reuse its buffers: the consumer gets a copy of its own.
@@ -51,18 +48,6 @@ class ZstdDecoder implements PullDecoder {
     copy.set(data);
     this.output.push(copy);
   });
-
-  get buffered(): number {
-    return this.input.length;
-  }
-
-  write(chunk: Buffer): void {
-    this.input.push(chunk);
-  }
-
-  end(): void {
-    this.ended = true;
-  }
 
   read(): Buffer | null {
     try {

@@ -1,6 +1,5 @@
 import { TidemarkError } from '../errors.js';
-import { ByteQueue } from './byte-queue.js';
-import type { PullDecoder } from './pull-decoder.js';
+import { QueuedPullDecoder } from './pull-decoder.js';
 
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -31,8 +30,7 @@ type State =
  * Checksums inside the frame are skipped: every byte was already authenticated by AES-GCM
  * before it got here. Memory: the queued input, one block and the 64 KiB window.
  */
-export class Lz4FrameDecoder implements PullDecoder {
-  private readonly input = new ByteQueue();
+export class Lz4FrameDecoder extends QueuedPullDecoder {
   private state: State = { kind: 'magic' };
   private blockChecksum = false;
   private contentChecksum = false;
@@ -48,19 +46,6 @@ export class Lz4FrameDecoder implements PullDecoder {
   /** matches never reach before this: the start of the frame, or of history that was cut */
   private historyStart = 0;
   private framesSeen = 0;
-  private ended = false;
-
-  get buffered(): number {
-    return this.input.length;
-  }
-
-  write(chunk: Buffer): void {
-    this.input.push(chunk);
-  }
-
-  end(): void {
-    this.ended = true;
-  }
 
   read(): Buffer | null {
     const output = this.step();

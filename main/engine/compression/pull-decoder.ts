@@ -1,4 +1,5 @@
 import { Duplex } from 'node:stream';
+import { ByteQueue } from './byte-queue.js';
 
 /**
  * A decompressor driven by its consumer: input is queued, output is produced one piece at a
@@ -15,6 +16,26 @@ export interface PullDecoder {
   end(): void;
   /** Compressed bytes queued and not yet decoded. */
   readonly buffered: number;
+}
+
+/** The input side every PullDecoder shares: a queue of compressed bytes, and whether more will come. */
+export abstract class QueuedPullDecoder implements PullDecoder {
+  protected readonly input = new ByteQueue();
+  protected ended = false;
+
+  get buffered(): number {
+    return this.input.length;
+  }
+
+  write(chunk: Buffer): void {
+    this.input.push(chunk);
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+
+  abstract read(): Buffer | null;
 }
 
 /**
