@@ -28,17 +28,20 @@ const flushFileBytes = 1024 * 1024;
 
 /**
  * The umask files are created under, from /proc (process.umask() would briefly change it for
- * every thread); null where unknown, and then every file gets an explicit chmod.
+ * every thread), read at the first extraction; null where unknown, and then every file gets an
+ * explicit chmod.
  */
-const umask = readUmask();
+let umask: number | null | undefined;
 
-function readUmask(): number | null {
+function currentUmask(): number | null {
+  if (umask !== undefined) return umask;
   try {
     const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return match ? Number.parseInt(match[1]!, 8) : null;
+    umask = match ? Number.parseInt(match[1]!, 8) : null;
   } catch {
-    return null;
+    umask = null;
   }
+  return umask;
 }
 
 /**
@@ -256,7 +259,8 @@ async function writeEntry(
       await Promise.all(writes);
       pipelineOfWrites.check();
       // open() applied the umask; the archive's mode is what PostgreSQL expects
-      if (umask === null || (mode & umask) !== 0) await handle.chmod(mode);
+      const mask = currentUmask();
+      if (mask === null || (mode & mask) !== 0) await handle.chmod(mode);
       // Flushed now, while later files are still being unpacked, so PostgreSQL's sync of the
       // data directory at start finds them clean (0.4 s less per GB at start, measured).
       if (position >= flushFileBytes) await handle.datasync();
