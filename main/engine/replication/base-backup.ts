@@ -109,7 +109,6 @@ class BaseBackupTransfer {
   private bytesReceived = 0;
   private readonly maxQueuedBytes: number;
   private readonly coalescer = new CopyCoalescer();
-  private flushScheduled = false;
 
   constructor(
     private readonly conn: ReplicationConnection,
@@ -203,13 +202,9 @@ class BaseBackupTransfer {
         break;
       case 'data':
         this.bytesReceived += message.bytes.length;
+        // whole blocks only until the archive ends: each is one encryption chunk, sealed as is
         for (const block of this.coalescer.append(message.bytes))
           this.enqueue({ kind: 'data', bytes: block });
-        // the rest goes out once this socket read is parsed
-        if (this.coalescer.pending > 0 && !this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => this.flushData());
-        }
         break;
       case 'progress': {
         const total =
@@ -224,7 +219,6 @@ class BaseBackupTransfer {
   }
 
   private flushData(): void {
-    this.flushScheduled = false;
     const bytes = this.coalescer.take();
     if (bytes && !this.failure) this.enqueue({ kind: 'data', bytes });
   }
