@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { layout } from '../catalog/layout.js';
 import type { BaseBackupArchive, BaseBackupEnd, BaseBackupSink, BaseBackupStart } from '../replication/base-backup.js';
 import type { Repository } from '../repository/repository.js';
@@ -17,7 +17,7 @@ export interface RepositoryBackupSinkOptions {
   clusterId: string;
   nodeId: string;
   backupId: string;
-  /** bytes buffered between the server and the encryption of each object (default 1 MiB: more buys no speed, only RSS) */
+  /** bytes each object's encryption stream buffers on either side (default 1 MiB: more buys no speed, only RSS) */
   bufferBytes?: number;
   signal?: AbortSignal;
   onStart?: (info: BaseBackupStart) => void;
@@ -78,24 +78,19 @@ export class RepositoryBackupSink implements BaseBackupSink {
   }
 
   private open(key: string, onStored: (stored: StoredBackupObject) => void): Writable {
-    let bytes = 0;
-    const counter = new Transform({
-      highWaterMark: this.options.bufferBytes ?? 1024 * 1024,
-      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
+    const { input, stored } = this.options.repository.writeObject(key, {
+      bufferBytes: this.options.bufferBytes ?? 1024 * 1024,
+      ...(this.options.signal ? { signal: this.options.signal } : {}),
     });
-    const put = this.options.repository
-      .putObject(key, counter, this.options.signal ? { signal: this.options.signal } : {})
-      .then((result) => onStored({ key, bytes, result }))
+    const put = stored
+      .then((result) => onStored({ key, bytes: input.plaintextBytes, result }))
       .catch((err: unknown) => {
-        counter.destroy(err instanceof Error ? err : new Error(String(err)));
+        input.destroy(err instanceof Error ? err : new Error(String(err)));
         throw err;
       });
     // the failure reaches runBaseBackup through the Writable; onEnd rethrows it too
     put.catch(() => undefined);
     this.puts.push(put);
-    return counter;
+    return input;
   }
 }

@@ -8,6 +8,7 @@ import {
   authenticateObjectEnds,
   createEncryptStream,
   createKeyring,
+  type ObjectEncryptStream,
   decryptBuffer,
   encryptBuffer,
   exportRecoveryKit,
@@ -98,9 +99,23 @@ export class Repository {
   /** Encrypts a stream once and writes the ciphertext to every zone. */
   async putObject(key: string, source: Readable | Buffer, options: { signal?: AbortSignal } = {}): Promise<ZonePutResult> {
     const plain = Buffer.isBuffer(source) ? Readable.from([source]) : source;
-    const encrypted = plain.pipe(createEncryptStream(this.masterKey, key));
-    plain.once('error', (err) => encrypted.destroy(err));
-    return this.track(key, await this.zones.put(key, encrypted, options));
+    const { input, stored } = this.writeObject(key, options);
+    plain.pipe(input);
+    plain.once('error', (err) => input.destroy(err));
+    return stored;
+  }
+
+  /**
+   * An object written as a stream: plaintext goes into `input` (ended when complete), and
+   * `stored` settles like `putObject`. A failed put destroys `input`.
+   */
+  writeObject(
+    key: string,
+    options: { signal?: AbortSignal; bufferBytes?: number } = {},
+  ): { input: ObjectEncryptStream; stored: Promise<ZonePutResult> } {
+    const input = createEncryptStream(this.masterKey, key, options.bufferBytes === undefined ? {} : { highWaterMark: options.bufferBytes });
+    const stored = this.zones.put(key, input, options.signal ? { signal: options.signal } : {}).then((result) => this.track(key, result));
+    return { input, stored };
   }
 
   /** Authenticated plaintext of an object, falling back to other zones as needed. */

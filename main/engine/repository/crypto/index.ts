@@ -1,6 +1,6 @@
 /** The repository's encryption: object format, streams, failover reading and the keyring. */
 export { MasterKey } from './master-key.js';
-export { createEncryptStream, createDecryptStream, ObjectDecryptStream } from './object-streams.js';
+export { createEncryptStream, createDecryptStream, ObjectDecryptStream, ObjectEncryptStream } from './object-streams.js';
 export { encryptBuffer, decryptBuffer } from './object-buffers.js';
 export {
   authenticateObjectEnds,

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { TidemarkError } from '../../errors.js';
 import { TAG_LENGTH, WRAP_NONCE_LENGTH, unwrapKey, wrapKey } from './key-wrap.js';
 import type { MasterKey } from './master-key.js';
@@ -37,7 +37,6 @@ export interface ObjectEncoderOptions {
 }
 
 type Emit = (bytes: Buffer) => void;
-type EmitDeferred = (bytes: Promise<Buffer>) => void;
 
 /**
  * A FIFO of byte slices that hands out exact-size pieces as lists of slices: chunks are
@@ -112,7 +111,6 @@ export class ObjectEncoder {
   #nextIndex = 0;
   #headerEmitted = false;
   #ended = false;
-  #cryptoKey: webcrypto.CryptoKey | undefined;
 
   constructor(masterKey: MasterKey, objectKey: string, options: ObjectEncoderOptions = {}) {
     checkObjectKey(objectKey);
@@ -154,7 +152,10 @@ export class ObjectEncoder {
 
   /** Emits the header (first call only) and every chunk the input completes. */
   write(plaintext: Buffer, emit: Emit): void {
-    this.#accept(plaintext, emit);
+    if (this.#ended)
+      throw new TidemarkError('internal', `Object ${this.#objectKey}: write after end.`);
+    this.#emitHeader(emit);
+    this.#pending.push(plaintext);
     while (this.#pending.length >= this.chunkSize) {
       this.#seal(this.#pending.take(this.chunkSize), false, emit);
     }
@@ -165,56 +166,13 @@ export class ObjectEncoder {
     if (this.#ended) return;
     this.#emitHeader(emit);
     this.#seal(this.#pending.take(this.#pending.length), true, emit);
-    this.#finish();
-  }
-
-  /**
-   * Readies `writeDeferred`/`endDeferred`, which seal chunks in libuv's thread pool (WebCrypto)
-   * instead of on the calling thread: a backup's encryption then runs beside its network and
-   * disk work, several chunks at once.
-   */
-  async prepareDeferred(): Promise<void> {
-    // importKey copies the key bytes before its first await, so dispose() may zero ours later
-    this.#cryptoKey ??= await webcrypto.subtle.importKey('raw', this.#dataKey, 'AES-GCM', false, [
-      'encrypt',
-    ]);
-  }
-
-  /**
-   * `write`, with each piece (header, then whole chunks) as a promise, emitted in object order.
-   * Input is held until its chunk is complete, and copied when that chunk's promise is made.
-   */
-  writeDeferred(plaintext: Buffer, emit: EmitDeferred): void {
-    this.#accept(plaintext, (header) => emit(Promise.resolve(header)));
-    while (this.#pending.length >= this.chunkSize) {
-      emit(this.#sealDeferred(this.#pending.take(this.chunkSize), false));
-    }
-  }
-
-  /** `end`, deferred like `writeDeferred`. */
-  endDeferred(emit: EmitDeferred): void {
-    if (this.#ended) return;
-    this.#emitHeader((header) => emit(Promise.resolve(header)));
-    emit(this.#sealDeferred(this.#pending.take(this.#pending.length), true));
-    this.#finish();
+    this.#ended = true;
+    this.dispose();
   }
 
   dispose(): void {
     this.#dataKey.fill(0);
     this.#pending.clear();
-  }
-
-  #accept(plaintext: Buffer, emit: Emit): void {
-    if (this.#ended)
-      throw new TidemarkError('internal', `Object ${this.#objectKey}: write after end.`);
-    this.#emitHeader(emit);
-    this.#pending.push(plaintext);
-  }
-
-  #finish(): void {
-    this.#ended = true;
-    this.#cryptoKey = undefined;
-    this.dispose();
   }
 
   #emitHeader(emit: Emit): void {
@@ -223,44 +181,24 @@ export class ObjectEncoder {
     emit(this.header);
   }
 
-  /** The next chunk's nonce; counts the chunk. */
-  #nextNonce(final: boolean): Buffer {
+  #seal(plaintext: Buffer[], final: boolean, emit: Emit): void {
     if (this.#nextIndex >= MAX_CHUNKS) {
       throw new TidemarkError(
         'invalid_input',
         `Object ${this.#objectKey} exceeds ${MAX_CHUNKS} chunks; use a larger chunk size.`,
       );
     }
-    const nonce = chunkNonce(this.#noncePrefix, this.#nextIndex, final);
-    this.#nextIndex += 1;
-    return nonce;
-  }
-
-  #seal(plaintext: Buffer[], final: boolean, emit: Emit): void {
-    const cipher = createCipheriv('aes-256-gcm', this.#dataKey, this.#nextNonce(final), {
-      authTagLength: TAG_LENGTH,
-    });
+    const cipher = createCipheriv(
+      'aes-256-gcm',
+      this.#dataKey,
+      chunkNonce(this.#noncePrefix, this.#nextIndex, final),
+      { authTagLength: TAG_LENGTH },
+    );
     cipher.setAAD(this.#aad);
     for (const slice of plaintext) emit(cipher.update(slice));
     cipher.final();
+    this.#nextIndex += 1;
     emit(cipher.getAuthTag());
-  }
-
-  /** The same chunk as `#seal`: WebCrypto's AES-GCM output is the ciphertext followed by the tag. */
-  #sealDeferred(plaintext: Buffer[], final: boolean): Promise<Buffer> {
-    if (!this.#cryptoKey)
-      throw new TidemarkError('internal', 'ObjectEncoder: prepareDeferred() was not awaited.');
-    const sealed = webcrypto.subtle.encrypt(
-      {
-        name: 'AES-GCM',
-        iv: this.#nextNonce(final),
-        additionalData: this.#aad,
-        tagLength: TAG_LENGTH * 8,
-      },
-      this.#cryptoKey,
-      plaintext.length === 1 ? (plaintext[0] as Buffer) : Buffer.concat(plaintext),
-    );
-    return sealed.then((bytes) => Buffer.from(bytes));
   }
 }
 
@@ -317,10 +255,7 @@ export class ObjectDecoder {
    */
   skipTo(index: number): void {
     if (!this.#header || this.#pending.length > 0 || index < this.#nextIndex)
-      throw new TidemarkError(
-        'internal',
-        'ObjectDecoder.skipTo needs the header read and may only move forward.',
-      );
+      throw new TidemarkError('internal', 'ObjectDecoder.skipTo needs the header read and may only move forward.');
     this.#nextIndex = index;
   }
 

@@ -3,58 +3,57 @@ import type { MasterKey } from './master-key.js';
 import { ObjectDecoder, ObjectEncoder, type ObjectEncoderOptions } from './object-cipher.js';
 import type { ObjectHeader } from './object-format.js';
 
-/** Chunks sealed at once: two keep the thread pool ahead of the network and the disk (more bought nothing, measured). */
-const defaultChunksInFlight = 2;
+/** Plaintext in, encrypted object (header and chunks) out; counts the plaintext it took. */
+export class ObjectEncryptStream extends Transform {
+  readonly #encoder: ObjectEncoder;
+  #plaintextBytes = 0;
 
-/**
- * Plaintext in, encrypted object (header and chunks) out. Chunks are sealed in libuv's thread
- * pool, up to `chunksInFlight` at a time, and pushed in order; a write is acknowledged once no
- * more than that many are outstanding, which bounds the memory to about 2 × chunksInFlight chunks.
- */
+  constructor(
+    masterKey: MasterKey,
+    objectKey: string,
+    options: ObjectEncoderOptions & { highWaterMark?: number } = {},
+  ) {
+    const { highWaterMark, ...encoderOptions } = options;
+    super(highWaterMark === undefined ? {} : { writableHighWaterMark: highWaterMark });
+    this.#encoder = new ObjectEncoder(masterKey, objectKey, encoderOptions);
+  }
+
+  /** plaintext bytes written so far */
+  get plaintextBytes(): number {
+    return this.#plaintextBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.#encoder.write(chunk, (bytes) => this.push(bytes));
+      this.#plaintextBytes += chunk.length;
+      callback();
+    } catch (err) {
+      callback(err as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.#encoder.end((bytes) => this.push(bytes));
+      callback();
+    } catch (err) {
+      callback(err as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#encoder.dispose();
+    callback(err);
+  }
+}
+
 export function createEncryptStream(
   masterKey: MasterKey,
   objectKey: string,
-  options: ObjectEncoderOptions & { chunksInFlight?: number } = {},
-): Transform {
-  const { chunksInFlight = defaultChunksInFlight, ...encoderOptions } = options;
-  const encoder = new ObjectEncoder(masterKey, objectKey, encoderOptions);
-  const sealing: Promise<Buffer>[] = [];
-  const queue = (sealed: Promise<Buffer>): void => {
-    // awaited in order below; until then a failure must not count as unhandled
-    sealed.catch(() => {});
-    sealing.push(sealed);
-  };
-  const pushUntil = async (stream: Transform, limit: number): Promise<void> => {
-    while (sealing.length > limit) stream.push(await sealing.shift());
-  };
-  return new Transform({
-    construct(callback) {
-      encoder.prepareDeferred().then(() => callback(), callback);
-    },
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      try {
-        encoder.writeDeferred(chunk, queue);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      pushUntil(this, chunksInFlight).then(() => callback(), callback);
-    },
-    flush(callback: TransformCallback) {
-      try {
-        encoder.endDeferred(queue);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      pushUntil(this, 0).then(() => callback(), callback);
-    },
-    destroy(err, callback) {
-      sealing.length = 0;
-      encoder.dispose();
-      callback(err);
-    },
-  });
+  options: ObjectEncoderOptions & { highWaterMark?: number } = {},
+): ObjectEncryptStream {
+  return new ObjectEncryptStream(masterKey, objectKey, options);
 }
 
 /**
