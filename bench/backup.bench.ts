@@ -5,11 +5,13 @@
  * 1. Tidemark's encrypted lz4 base backup into a folder zone (in a child process, for its peak
  *    RSS) vs `pg_basebackup -Ft -X none -c fast --compress=server-lz4 --no-manifest -D - |
  *    openssl enc -aes-256-ctr -pbkdf2 -pass pass:x > file` onto the same disk. Alternating,
- *    3 runs each, medians. Targets: wall-time ratio ≤ 1.0, peak RSS ≤ 150 MB.
- * 2. WAL streaming of the same WAL: Tidemark's archiver (encrypted segments into a folder zone)
- *    vs `pg_receivewal --endpos`, each from its own slot reserved at the same position.
+ *    after an uncounted warm-up of each, 5 runs each, medians. Targets: wall-time ratio ≤ 1.0,
+ *    peak RSS ≤ 150 MB.
+ * 2. WAL streaming of the same WAL: Tidemark's archiver (encrypted segments into a folder zone,
+ *    in a child process as well) vs `pg_receivewal --endpos`, each from its own slot reserved at
+ *    the same position.
  *
- * Run: npm run bench:backup [-- --scale 30 --random-mb 600 --wal-mb 320 --runs 3]
+ * Run: npm run bench:backup [-- --scale 30 --random-mb 600 --wal-mb 320 --runs 5 --warmups 1]
  * The machine may be shared: numbers move with the load of other processes.
  */
 import { spawn } from 'node:child_process';
@@ -32,7 +34,8 @@ const { values: args } = parseArgs({
     scale: { type: 'string', default: '30' },
     'random-mb': { type: 'string', default: '600' },
     'wal-mb': { type: 'string', default: '320' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
+    warmups: { type: 'string', default: '1' },
   },
 });
 
@@ -43,6 +46,8 @@ interface ChildRequest {
   host: string;
   port: number;
   clusterId: string;
+  /** stream WAL until this LSN is stored (instead of taking a base backup) */
+  walEnd?: string;
 }
 
 function endpointOf(request: ChildRequest): NodeEndpoint {
@@ -60,6 +65,19 @@ function endpointOf(request: ChildRequest): NodeEndpoint {
     database: 'postgres',
     tls: { mode: 'disable' },
   };
+}
+
+/** Tidemark's WAL stream in this (child) process, from its slot until `walEnd` is stored: prints seconds. */
+async function childWal(request: ChildRequest & { walEnd: string }): Promise<void> {
+  const repo = await openTestRepository(request.repoDir);
+  const archiver = new WalArchiver({ endpoint: endpointOf(request), repository: repo.repository, catalog: repo.catalog });
+  const started = performance.now();
+  archiver.start();
+  await archiver.waitUntilStored(parseLsn(request.walEnd), 1, { timeoutMs: 600_000 });
+  const seconds = (performance.now() - started) / 1000;
+  await archiver.stop();
+  await repo.close();
+  process.stdout.write(`${JSON.stringify({ seconds })}\n`);
 }
 
 /** One Tidemark backup in this (child) process: prints seconds, stored bytes and peak RSS. */
@@ -145,21 +163,24 @@ async function main(): Promise<void> {
     const tidemark: { seconds: number; stored: number; maxRssKb: number }[] = [];
     const baseline: { seconds: number; stored: number; syncSeconds: number }[] = [];
     const child = await bundleChild();
-    for (let i = 0; i < runs; i++) {
+    // the first backups after loading read colder caches: a warm-up of each side is not counted
+    for (let i = -Number(args.warmups); i < runs; i++) {
+      const label = i < 0 ? 'warm-up' : `run ${i + 1}`;
       for (const side of i % 2 === 0 ? ['tidemark', 'pg_basebackup'] : ['pg_basebackup', 'tidemark']) {
         if (side === 'tidemark') {
           await rm(repoDir, { recursive: true, force: true });
           const created = await createTestRepository(repoDir);
           await created.close();
-          const request: ChildRequest = { repoDir, host: pg.host, port: pg.port, clusterId: `bench${i}` };
+          const clusterId = i < 0 ? `warmup${-i}` : `bench${i}`;
+          const request: ChildRequest = { repoDir, host: pg.host, port: pg.port, clusterId };
           const result = await run(process.execPath, [child, '--child', JSON.stringify(request)]);
           if (result.code !== 0) throw new Error(`the Tidemark backup failed (exit ${result.code})`);
           const parsed = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { seconds: number; stored: number; maxRssKb: number; phases: Record<string, number> };
-          tidemark.push(parsed);
+          if (i >= 0) tidemark.push(parsed);
           // its slot would hold WAL for the rest of the benchmark
-          await pg.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [`tidemark_bench${i}_n1`]);
+          await pg.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [`tidemark_${clusterId}_n1`]);
           const phases = Object.entries(parsed.phases).map(([phase, at]) => `${phase} at ${at.toFixed(2)} s`).join(', ');
-          console.log(`  run ${i + 1} Tidemark:      ${parsed.seconds.toFixed(2)} s, ${(parsed.stored / mb).toFixed(0)} MB stored, peak RSS ${(parsed.maxRssKb / 1024).toFixed(0)} MB (${phases})`);
+          console.log(`  ${label} Tidemark:      ${parsed.seconds.toFixed(2)} s, ${(parsed.stored / mb).toFixed(0)} MB stored, peak RSS ${(parsed.maxRssKb / 1024).toFixed(0)} MB (${phases})`);
         } else {
           const file = join(outDir, `run-${i}.tar.lz4.enc`);
           const started = performance.now();
@@ -179,9 +200,9 @@ async function main(): Promise<void> {
           await run('sync', [file]);
           const syncSeconds = (performance.now() - syncStarted) / 1000;
           const stored = (await stat(file)).size;
-          baseline.push({ seconds, stored, syncSeconds });
+          if (i >= 0) baseline.push({ seconds, stored, syncSeconds });
           await rm(file);
-          console.log(`  run ${i + 1} pg_basebackup: ${seconds.toFixed(2)} s (+ ${syncSeconds.toFixed(2)} s to fsync its output), ${(stored / mb).toFixed(0)} MB stored`);
+          console.log(`  ${label} pg_basebackup: ${seconds.toFixed(2)} s (+ ${syncSeconds.toFixed(2)} s to fsync its output), ${(stored / mb).toFixed(0)} MB stored`);
         }
       }
     }
@@ -210,19 +231,12 @@ async function main(): Promise<void> {
       await pg.query('CREATE TABLE IF NOT EXISTS tick (x int); INSERT INTO tick VALUES (1)');
 
       const walRepoDir = join(dir.path, `wal-repo-${i}`);
-      const walRepo = await createTestRepository(walRepoDir);
+      await (await createTestRepository(walRepoDir)).close();
       const timeTidemark = async (): Promise<number> => {
-        const archiver = new WalArchiver({
-          endpoint: endpointOf({ repoDir: walRepoDir, host: pg.host, port: pg.port, clusterId: `walbench${i}` }),
-          repository: walRepo.repository,
-          catalog: walRepo.catalog,
-        });
-        const started = performance.now();
-        archiver.start();
-        await archiver.waitUntilStored(end, 1, { timeoutMs: 600_000 });
-        const seconds = (performance.now() - started) / 1000;
-        await archiver.stop();
-        return seconds;
+        const request: ChildRequest = { repoDir: walRepoDir, host: pg.host, port: pg.port, clusterId: `walbench${i}`, walEnd: formatLsn(end) };
+        const result = await run(process.execPath, [child, '--child', JSON.stringify(request)]);
+        if (result.code !== 0) throw new Error(`the Tidemark WAL stream failed (exit ${result.code})`);
+        return (JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { seconds: number }).seconds;
       };
       const receiveDir = join(dir.path, `receivewal-${i}`);
       await mkdir(receiveDir);
@@ -248,7 +262,6 @@ async function main(): Promise<void> {
       const received = await dirSize(receiveDir);
       walRuns.push({ tidemark: t, receivewal: r, bytes });
       console.log(`  WAL run ${i + 1}: ${(bytes / mb).toFixed(0)} MB; Tidemark ${t.toFixed(2)} s, pg_receivewal ${r.toFixed(2)} s (${(received / mb).toFixed(0)} MB on disk)`);
-      await walRepo.close();
       await pg.query('SELECT pg_drop_replication_slot($1), pg_drop_replication_slot($2)', [ours, theirs]);
       await pg.query('TRUNCATE wal_load');
       await rm(walRepoDir, { recursive: true, force: true });
@@ -322,5 +335,8 @@ async function bundleChild(): Promise<string> {
   return outfile;
 }
 
-if (args.child) await childBackup(JSON.parse(args.child) as ChildRequest);
-else await main();
+if (args.child) {
+  const request = JSON.parse(args.child) as ChildRequest;
+  if (request.walEnd) await childWal({ ...request, walEnd: request.walEnd });
+  else await childBackup(request);
+} else await main();
