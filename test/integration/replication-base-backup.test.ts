@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TidemarkError } from '../../main/engine/errors.js';
-import { runBaseBackup } from '../../main/engine/replication/base-backup.js';
+import { runBaseBackup, type BaseBackupSink } from '../../main/engine/replication/base-backup.js';
 import { formatLsn, parseLsn, segmentStartOf } from '../../main/engine/replication/lsn.js';
 import { ReplicationConnection } from '../../main/engine/replication/replication-connection.js';
 import { startWalStream } from '../../main/engine/replication/wal-receiver.js';
@@ -289,6 +289,61 @@ describe.skipIf(!postgresAvailable())('BASE_BACKUP through the native replicatio
     ).toContain('backup successfully verified');
     // what waits in the Writable stays near its highWaterMark plus one socket read of messages
     expect(maxBuffered).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  it('reuses its blocks for a sink whose Writables are done with a buffer at its write callback', async () => {
+    const out = join(dir.path, 'reuse');
+    await mkdir(out);
+    const conn = await open(pg);
+    const files = directorySink(out);
+    const blocks = new Set<ArrayBufferLike>();
+    let blockWrites = 0;
+    let writes = 0;
+    // like the repository's encryption streams: each buffer is used up (here: copied) before its
+    // callback; every 8th callback comes late, so blocks wait in the transfer meanwhile
+    const copying = (file: Writable): Writable =>
+      new Writable({
+        highWaterMark: 256 * 1024,
+        write(chunk: Buffer, _enc, callback) {
+          const copy = Buffer.from(chunk);
+          if (chunk.length === 1024 * 1024) {
+            blockWrites += 1;
+            blocks.add(chunk.buffer);
+          }
+          writes += 1;
+          const pass = (): void =>
+            void (file.write(copy) ? callback() : file.once('drain', () => callback()));
+          if (writes % 8 === 0) setTimeout(pass, 5);
+          else pass();
+        },
+        final(callback) {
+          file.end(callback);
+        },
+        destroy(err, callback) {
+          file.destroy(err ?? undefined);
+          callback(err);
+        },
+      });
+    const sink: BaseBackupSink = {
+      buffersFreeAfterWrite: true,
+      onStart: (info) => files.onStart(info),
+      openArchive: async (archive) => copying(await files.openArchive(archive)),
+      openManifest: async () => copying(await files.openManifest()),
+      onEnd: (info) => files.onEnd(info),
+    };
+    const result = await runBaseBackup(conn, { label: 'reuse' }, sink);
+    await conn.close();
+    expect(blockWrites).toBeGreaterThan(20);
+    expect(blocks.size).toBeLessThan(blockWrites / 2);
+    expect(
+      (await stat(join(out, 'base.tar'))).size + (await stat(join(out, 'backup_manifest'))).size,
+    ).toBe(result.bytesReceived);
+    // a block reused before its bytes were used up would corrupt the archive: this would fail
+    const data = join(out, 'data');
+    await extractTarForPostgres(join(out, 'base.tar'), data);
+    expect(
+      await runPg('pg_verifybackup', ['-n', '-m', join(out, 'backup_manifest'), data]),
+    ).toContain('backup successfully verified');
   });
 
   it('fails instead of hanging or looking complete when the sink closes an archive early', async () => {

@@ -33,6 +33,25 @@ describe('CopyCoalescer', () => {
     expect(second.toString()).toBe('xxx');
   });
 
+  it('reuses whole blocks given back, never a piece cut by a take', () => {
+    const coalescer = new CopyCoalescer(8);
+    const [first] = coalescer.append(Buffer.from('01234567'));
+    coalescer.recycle(first!);
+    const [second] = coalescer.append(Buffer.from('abcdefgh'));
+    expect(second!.buffer).toBe(first!.buffer);
+    expect(second!.toString()).toBe('abcdefgh');
+
+    coalescer.append(Buffer.from('xy'));
+    const cut = coalescer.take()!;
+    coalescer.recycle(cut);
+    const [rest] = coalescer.append(Buffer.from('zzzzzz'));
+    coalescer.recycle(rest!);
+    const [next] = coalescer.append(Buffer.from('12345678'));
+    expect(next!.buffer).not.toBe(cut.buffer);
+    expect(cut.toString()).toBe('xy');
+    expect(rest!.toString()).toBe('zzzzzz');
+  });
+
   it('handles empty input', () => {
     const coalescer = new CopyCoalescer(8);
     expect(coalescer.append(Buffer.alloc(0))).toEqual([]);

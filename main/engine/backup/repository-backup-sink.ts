@@ -32,6 +32,8 @@ export interface RepositoryBackupSinkOptions {
  * longer drains would otherwise stall the server's socket forever).
  */
 export class RepositoryBackupSink implements BaseBackupSink {
+  /** its Writables are encryption streams: a buffer is encrypted, and let go, before its write callback */
+  readonly buffersFreeAfterWrite = true;
   readonly archives: (BaseBackupArchive & { stored: StoredBackupObject })[] = [];
   manifest: StoredBackupObject | null = null;
   start: BaseBackupStart | null = null;

@@ -50,6 +50,11 @@ export interface BaseBackupEnd {
  * failure every Writable is destroyed with the error, so nothing downstream looks complete.
  */
 export interface BaseBackupSink {
+  /**
+   * True when the Writables this sink opens are done with a written buffer once its write
+   * callback ran (they copy or encrypt it, never pass it on): the transfer then reuses the buffer.
+   */
+  readonly buffersFreeAfterWrite?: boolean;
   onStart(info: BaseBackupStart): void | Promise<void>;
   openArchive(archive: BaseBackupArchive): Writable | Promise<Writable>;
   /** the backup manifest (JSON, always uncompressed), after all archives */
@@ -265,7 +270,11 @@ class BaseBackupTransfer {
       case 'data': {
         const writable = this.current;
         if (!writable) throw this.protocolError('archive data before any archive');
-        return writable.write(step.bytes) ? undefined : writableReady(writable, this.conn.node);
+        const bytes = step.bytes;
+        const reuse = this.sink.buffersFreeAfterWrite
+          ? (err?: Error | null) => void (err ? undefined : this.coalescer.recycle(bytes))
+          : undefined;
+        return writable.write(bytes, reuse) ? undefined : writableReady(writable, this.conn.node);
       }
     }
   }

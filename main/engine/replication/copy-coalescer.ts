@@ -1,12 +1,17 @@
+/** whole blocks kept for reuse at most: about what waits between the server and the sink */
+const maxSpareBlocks = 8;
+
 /**
  * Copies CopyData payloads out of pg-protocol's reused buffer into large blocks: one allocation per
  * block instead of one per message (messages are ~27-128 kB; the allocations and garbage showed
- * up as the main cost). Handed-out pieces never overlap, so a block keeps filling after a take.
+ * up as the main cost), and none for blocks given back with `recycle`. Handed-out pieces never
+ * overlap, so a block keeps filling after a take.
  */
 export class CopyCoalescer {
   private block: Buffer | undefined;
   private start = 0;
   private used = 0;
+  private readonly spare: Buffer[] = [];
 
   constructor(private readonly blockSize = 1024 * 1024) {}
 
@@ -21,7 +26,7 @@ export class CopyCoalescer {
     let offset = 0;
     while (offset < bytes.length) {
       if (!this.block) {
-        this.block = Buffer.allocUnsafe(this.blockSize);
+        this.block = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
         this.start = 0;
         this.used = 0;
       }
@@ -32,6 +37,7 @@ export class CopyCoalescer {
       if (this.used === this.blockSize) {
         full.push(this.block.subarray(this.start, this.used));
         this.block = undefined;
+        this.start = this.used = 0;
       }
     }
     return full;
@@ -43,5 +49,14 @@ export class CopyCoalescer {
     const piece = this.block.subarray(this.start, this.used);
     this.start = this.used;
     return piece;
+  }
+
+  /**
+   * Takes back a piece `append` handed out, once nobody uses it any more. Only whole blocks are
+   * reused: a piece cut by `take` shares its block with bytes still being appended.
+   */
+  recycle(piece: Buffer): void {
+    if (piece.length !== this.blockSize || piece.byteOffset !== 0) return;
+    if (this.spare.length < maxSpareBlocks) this.spare.push(piece);
   }
 }

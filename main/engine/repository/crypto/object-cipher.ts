@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type CipherGCM } from 'node:crypto';
 import { TidemarkError } from '../../errors.js';
 import { TAG_LENGTH, WRAP_NONCE_LENGTH, unwrapKey, wrapKey } from './key-wrap.js';
 import type { MasterKey } from './master-key.js';
@@ -37,6 +37,14 @@ export interface ObjectEncoderOptions {
 }
 
 type Emit = (bytes: Buffer) => void;
+
+/** The chunk an encoder is filling: its ciphertext so far, held until the chunk is complete. */
+interface OpenChunk {
+  nonce: Buffer;
+  cipher: CipherGCM;
+  held: Buffer[];
+  filled: number;
+}
 
 /**
  * A FIFO of byte slices that hands out exact-size pieces as lists of slices: chunks are
@@ -107,7 +115,8 @@ export class ObjectEncoder {
   readonly #dataKey: Buffer;
   readonly #noncePrefix: Buffer;
   readonly #aad: Buffer;
-  readonly #pending = new PendingBytes();
+  /** the chunk being filled, if any */
+  #open: OpenChunk | undefined;
   #nextIndex = 0;
   #headerEmitted = false;
   #ended = false;
@@ -150,14 +159,30 @@ export class ObjectEncoder {
     this.#aad = chunkAad(this.header, objectKey);
   }
 
-  /** Emits the header (first call only) and every chunk the input completes. */
+  /**
+   * Emits the header (first call only) and every chunk the input completes. The input is
+   * encrypted during the call and not kept: the caller may reuse its buffer at once.
+   */
   write(plaintext: Buffer, emit: Emit): void {
     if (this.#ended)
       throw new TidemarkError('internal', `Object ${this.#objectKey}: write after end.`);
     this.#emitHeader(emit);
-    this.#pending.push(plaintext);
-    while (this.#pending.length >= this.chunkSize) {
-      this.#seal(this.#pending.take(this.chunkSize), false, emit);
+    for (let offset = 0; offset < plaintext.length; ) {
+      const chunk = (this.#open ??= this.#openChunk());
+      const length = Math.min(this.chunkSize - chunk.filled, plaintext.length - offset);
+      const piece =
+        length === plaintext.length ? plaintext : plaintext.subarray(offset, offset + length);
+      chunk.held.push(chunk.cipher.update(piece));
+      chunk.filled += length;
+      offset += length;
+      if (chunk.filled === this.chunkSize) {
+        // a full chunk is never the final one: the final chunk holds 0…chunkSize-1 bytes
+        chunk.cipher.final();
+        for (const held of chunk.held) emit(held);
+        emit(chunk.cipher.getAuthTag());
+        this.#open = undefined;
+        this.#nextIndex += 1;
+      }
     }
   }
 
@@ -165,14 +190,14 @@ export class ObjectEncoder {
   end(emit: Emit): void {
     if (this.#ended) return;
     this.#emitHeader(emit);
-    this.#seal(this.#pending.take(this.#pending.length), true, emit);
+    this.#seal(this.#open ? this.#recover(this.#open) : [], true, emit);
     this.#ended = true;
     this.dispose();
   }
 
   dispose(): void {
     this.#dataKey.fill(0);
-    this.#pending.clear();
+    this.#open = undefined;
   }
 
   #emitHeader(emit: Emit): void {
@@ -181,20 +206,43 @@ export class ObjectEncoder {
     emit(this.header);
   }
 
-  #seal(plaintext: Buffer[], final: boolean, emit: Emit): void {
+  #nonce(final: boolean): Buffer {
     if (this.#nextIndex >= MAX_CHUNKS) {
       throw new TidemarkError(
         'invalid_input',
         `Object ${this.#objectKey} exceeds ${MAX_CHUNKS} chunks; use a larger chunk size.`,
       );
     }
-    const cipher = createCipheriv(
-      'aes-256-gcm',
-      this.#dataKey,
-      chunkNonce(this.#noncePrefix, this.#nextIndex, final),
-      { authTagLength: TAG_LENGTH },
-    );
+    return chunkNonce(this.#noncePrefix, this.#nextIndex, final);
+  }
+
+  #cipher(nonce: Buffer): CipherGCM {
+    const cipher = createCipheriv('aes-256-gcm', this.#dataKey, nonce, {
+      authTagLength: TAG_LENGTH,
+    });
     cipher.setAAD(this.#aad);
+    return cipher;
+  }
+
+  /** A chunk is encrypted as a non-final one while it fills: whether it is final is known only at the end. */
+  #openChunk(): OpenChunk {
+    const nonce = this.#nonce(false);
+    return { nonce, cipher: this.#cipher(nonce), held: [], filled: 0 };
+  }
+
+  /**
+   * The plaintext of a chunk that turned out to be the final one, from its held ciphertext (GCM
+   * decrypts with the same keystream). That ciphertext is never emitted, so no nonce is reused.
+   */
+  #recover(chunk: OpenChunk): Buffer[] {
+    const decipher = createDecipheriv('aes-256-gcm', this.#dataKey, chunk.nonce, {
+      authTagLength: TAG_LENGTH,
+    });
+    return chunk.held.map((held) => decipher.update(held));
+  }
+
+  #seal(plaintext: Buffer[], final: boolean, emit: Emit): void {
+    const cipher = this.#cipher(this.#nonce(final));
     for (const slice of plaintext) emit(cipher.update(slice));
     cipher.final();
     this.#nextIndex += 1;

@@ -3,7 +3,10 @@ import type { MasterKey } from './master-key.js';
 import { ObjectDecoder, ObjectEncoder, type ObjectEncoderOptions } from './object-cipher.js';
 import type { ObjectHeader } from './object-format.js';
 
-/** Plaintext in, encrypted object (header and chunks) out; counts the plaintext it took. */
+/**
+ * Plaintext in, encrypted object (header and chunks) out; counts the plaintext it took. A
+ * written buffer is encrypted before its write callback runs and not kept after it.
+ */
 export class ObjectEncryptStream extends Transform {
   readonly #encoder: ObjectEncoder;
   #plaintextBytes = 0;
