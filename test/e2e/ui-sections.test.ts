@@ -260,6 +260,18 @@ describe.skipIf(!postgresAvailable())('UI sections through `tidemark web`', () =
       .locator('code')
       .textContent())!;
 
+    // who streams each node's WAL, as its server sees it, and where the repository's WAL ends
+    await card.getByTestId('cluster-wal-overview').click();
+    const walOverview = card.getByTestId('wal-overview');
+    await expect
+      .poll(() => walOverview.locator('tbody tr').count(), { timeout: 30_000 })
+      .toBe(3);
+    for (const row of await walOverview.locator('tbody tr').all()) {
+      expect(await row.textContent()).toMatch(/this app \(pid \d+/);
+      expect(await row.textContent()).toMatch(/[0-9A-F]+\/[0-9A-F]+ timeline 1/);
+    }
+    await shot('clusters-wal');
+
     await section('timeline');
     // the point becomes restorable once every node's WAL is archived past it
     const snapName = page.getByTestId('snap-point-name');

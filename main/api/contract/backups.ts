@@ -28,6 +28,38 @@ export const walStatusSchema = z.object({
   lastError: errorInfoSchema.nullable(),
 });
 
+/** One node's WAL archiving seen from its server, the repository and this process (WalNodeOverview). */
+export const walNodeOverviewSchema = z.object({
+  clusterId: z.string(),
+  nodeId: z.string(),
+  node: z.string(),
+  slot: z.string(),
+  /** this process's stream of the node, if it runs one */
+  stream: walStatusSchema.nullable(),
+  /** the slot as the server sees it, whichever process streams from it */
+  slotOnServer: z
+    .object({
+      exists: z.boolean(),
+      active: z.boolean(),
+      holder: z
+        .object({
+          pid: z.number().int(),
+          clientAddress: z.string().nullable(),
+          applicationName: z.string().nullable(),
+        })
+        .nullable(),
+      restartLsn: lsnText.nullable(),
+      backlogBytes: z.number().nullable(),
+      walStatus: z.string().nullable(),
+    })
+    .nullable(),
+  serverLsn: lsnText.nullable(),
+  /** the end of the WAL stored in the repository */
+  archived: z.object({ timeline: z.number().int(), storedEnd: lsnText }).nullable(),
+  /** the node could not be asked */
+  error: errorInfoSchema.nullable(),
+});
+
 export const backupSummarySchema = z.object({
   backupId: z.string(),
   startedAt: z.string(),
@@ -65,6 +97,11 @@ export const backupMethods = {
   ),
   'backups.list': method(byCluster, z.array(nodeBackupsSchema), "Every node's completed base backups, oldest first."),
   'wal.status': method(byCluster, z.array(walStatusSchema), "The cluster's WAL streams in this process."),
+  'wal.overview': method(
+    byCluster,
+    z.array(walNodeOverviewSchema),
+    "Each node's WAL archiving as its server sees it (the slot, whoever streams from it), with where the repository's WAL ends: right even when another process (the agent) streams.",
+  ),
   'wal.start': method(byCluster, z.array(walStatusSchema), 'Starts streaming the WAL of every node of the cluster.'),
   'wal.stop': method(byCluster, z.array(walStatusSchema), "Stops the cluster's WAL streams gracefully (the slots keep the WAL)."),
 };

@@ -1,7 +1,7 @@
 import type { Engine } from '../../engine/engine.js';
 import type { HandlerGroup } from './index.js';
 
-type BackupMethod = 'backups.start' | 'backups.list' | 'wal.status' | 'wal.start' | 'wal.stop';
+type BackupMethod = 'backups.start' | 'backups.list' | 'wal.status' | 'wal.overview' | 'wal.start' | 'wal.stop';
 
 export function backupHandlers(engine: Pick<Engine, 'backups'>): HandlerGroup<BackupMethod> {
   const { backups } = engine;
@@ -13,6 +13,7 @@ export function backupHandlers(engine: Pick<Engine, 'backups'>): HandlerGroup<Ba
       }),
     'backups.list': ({ clusterId }) => backups.listBackups(clusterId),
     'wal.status': async ({ clusterId }) => backups.walStatus(clusterId),
+    'wal.overview': ({ clusterId }) => backups.walOverview(clusterId),
     'wal.start': ({ clusterId }) => backups.startWalStreams(clusterId),
     'wal.stop': ({ clusterId }) => backups.stopWalStreams(clusterId),
   };

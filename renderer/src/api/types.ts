@@ -17,6 +17,7 @@ export type ClusterCheckResult = MethodOutput<'clusters.check'>;
 export type PreflightCheck = ClusterCheckResult['checks'][number];
 export type RestorePointRecord = MethodOutput<'restorePoints.create'>;
 export type WalStatus = MethodOutput<'wal.status'>[number];
+export type WalNodeOverview = MethodOutput<'wal.overview'>[number];
 export type NodeBackups = MethodOutput<'backups.list'>[number];
 
 export type RepositorySummary = MethodOutput<'repositories.list'>[number];

@@ -6,6 +6,7 @@ import type {
   ClusterSummary,
   NodeBackups,
   RestorePointRecord,
+  WalNodeOverview,
   WalStatus,
 } from '../../api/types.js';
 import { formatBytes, formatTimestamp } from '../../format.js';
@@ -18,6 +19,7 @@ import { ConfirmAction } from '../ConfirmAction.js';
 import { ErrorNote } from '../ErrorNote.js';
 import { JobRow } from '../JobRow.js';
 import { PreflightChecks } from '../PreflightChecks.js';
+import { WalOverviewPanel } from './WalOverviewPanel.js';
 
 const walStateLabels: Record<WalStatus['state'], string> = {
   starting: 'Starting',
@@ -119,6 +121,7 @@ export function ClusterCard({
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0],
   );
   const [check, setCheck] = useState<ClusterCheckResult | null>(null);
+  const [walOverview, setWalOverview] = useState<WalNodeOverview[] | null>(null);
   const [label, setLabel] = useState('');
   const [point, setPoint] = useState<RestorePointRecord | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -214,6 +217,20 @@ export function ClusterCard({
           }
         >
           {busy === 'check' ? 'Checking…' : 'Check'}
+        </button>
+        <button
+          type="button"
+          className="button"
+          disabled={busy !== null}
+          data-testid="cluster-wal-overview"
+          title="Asks every node who streams its WAL, and where the repository's WAL ends"
+          onClick={() =>
+            void run('walOverview', async () =>
+              setWalOverview(await call('wal.overview', { clusterId: id })),
+            )
+          }
+        >
+          {busy === 'walOverview' ? 'Asking the nodes…' : 'WAL archiving'}
         </button>
         <form
           className="inline-form"
@@ -320,6 +337,22 @@ export function ClusterCard({
         <ul className="job-list compact-jobs">
           <JobRow job={backupJob} />
         </ul>
+      )}
+      {walOverview && (
+        <div className="subpanel" data-testid="cluster-wal-overview-result">
+          <p>
+            <strong>WAL archiving</strong>{' '}
+            <span className="muted small">as each node's server and the repository see it</span>{' '}
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => setWalOverview(null)}
+            >
+              Hide
+            </button>
+          </p>
+          <WalOverviewPanel nodes={walOverview} />
+        </div>
       )}
       {check && (
         <div className="subpanel" data-testid="cluster-check-result">
