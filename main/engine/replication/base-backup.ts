@@ -207,7 +207,7 @@ class BaseBackupTransfer {
         break;
       case 'data':
         this.bytesReceived += message.bytes.length;
-        // whole blocks only until the archive ends: each is one encryption chunk, sealed as is
+        // whole blocks only until the archive ends: each is one encryption chunk, and reusable
         for (const block of this.coalescer.append(message.bytes))
           this.enqueue({ kind: 'data', bytes: block });
         break;
@@ -272,7 +272,9 @@ class BaseBackupTransfer {
         if (!writable) throw this.protocolError('archive data before any archive');
         const bytes = step.bytes;
         const reuse = this.sink.buffersFreeAfterWrite
-          ? (err?: Error | null) => void (err ? undefined : this.coalescer.recycle(bytes))
+          ? (err?: Error | null) => {
+              if (!err) this.coalescer.recycle(bytes);
+            }
           : undefined;
         return writable.write(bytes, reuse) ? undefined : writableReady(writable, this.conn.node);
       }
