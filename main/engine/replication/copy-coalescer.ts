@@ -25,11 +25,8 @@ export class CopyCoalescer {
     const full: Buffer[] = [];
     let offset = 0;
     while (offset < bytes.length) {
-      if (!this.block) {
-        this.block = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
-        this.start = 0;
-        this.used = 0;
-      }
+      // a block is dropped only when full, and start and used return to 0 with it
+      this.block ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
       const length = Math.min(this.blockSize - this.used, bytes.length - offset);
       bytes.copy(this.block, this.used, offset, offset + length);
       this.used += length;
